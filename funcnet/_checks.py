@@ -1,0 +1,75 @@
+"""Argument checks shared by layers and models; every failure names what was wrong and what was expected."""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+
+Shape = tuple  # a tuple of ints, with None for an unknown size (the batch axis)
+
+
+def format_shape(shape: Shape | Sequence[Shape]) -> str:
+    """`(None, 784)`; a list of shapes as `[(None, 32), (None, 16)]`."""
+    if isinstance(shape, list):
+        return "[" + ", ".join(format_shape(s) for s in shape) + "]"
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def as_feature_shape(shape: Any, what: str) -> tuple:
+    """Validates a shape without its batch axis: a tuple of positive ints (None allowed for a free size)."""
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (int(shape),)
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"{what} must be a tuple of positive ints such as (784,); got {shape!r}.")
+    out = []
+    for d in shape:
+        if d is None:
+            out.append(None)
+        elif isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0:
+            out.append(int(d))
+        else:
+            raise ValueError(
+                f"{what} must hold positive ints (or None for a free size); got {tuple(shape)!r}."
+            )
+    return tuple(out)
+
+
+def positive_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what} must be a positive int; got {type(value).__name__} {value!r}.")
+    if value <= 0:
+        raise ValueError(f"{what} must be a positive int; got {value}.")
+    return int(value)
+
+
+def check_name(name: Any, what: str = "name") -> str | None:
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name or "/" in name:
+        raise TypeError(f"{what} must be a non-empty string without '/', or None; got {name!r}.")
+    return name
+
+
+def check_key(key: Any, where: str) -> jax.Array:
+    """Accepts a typed key (`jax.random.key`) or a raw uint32[2] key (`jax.random.PRNGKey`)."""
+    if isinstance(key, (jax.Array, np.ndarray)):
+        if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
+            return key
+        if key.dtype == np.uint32 and key.shape == (2,):
+            return key
+    raise TypeError(
+        f"{where} needs a single PRNG key such as jax.random.key(0); got "
+        f"{type(key).__name__}{' of shape ' + str(key.shape) if hasattr(key, 'shape') else ''} {key!r}."
+        if not isinstance(key, (jax.Array, np.ndarray))
+        else f"{where} needs a single PRNG key such as jax.random.key(0); got an array of shape "
+        f"{key.shape} and dtype {key.dtype}."
+    )
+
+
+def shapes_compatible(actual: Sequence[int | None], expected: Sequence[int | None]) -> bool:
+    """Same rank, and equal wherever both sizes are known."""
+    return len(actual) == len(expected) and all(
+        a is None or e is None or a == e for a, e in zip(actual, expected)
+    )

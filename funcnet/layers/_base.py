@@ -1,0 +1,194 @@
+"""The layer protocol and the symbolic tensors of the functional API.
+
+A layer is an immutable description of a computation. It owns no weights: `init` makes them,
+`apply` uses them.
+
+    init(key, input_shape)                 -> params   (a dict; {} for a layer without weights)
+    apply(params, x, *, rng, training)     -> y        (pure: jit / grad / vmap all work)
+    compute_output_shape(input_shape)      -> shape    (shapes carry the batch axis as None)
+
+Calling a layer on symbolic tensors (`layers.Input(...)` or another layer's output) records a
+node of the functional graph and returns a new symbolic tensor; `models.Model` turns that graph
+into a model.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any, Sequence
+
+import jax
+
+from funcnet._checks import as_feature_shape, check_key, check_name, format_shape
+
+_node_ids = itertools.count()
+
+
+def _snake_case(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+class Layer:
+    """Base class of all layers.
+
+    Subclasses implement `build(key, input_shape) -> params` (only if they have weights),
+    `compute_output_shape(input_shape)` and `call(params, x, rng, training)`. Shapes given to those
+    carry the batch axis as `None`, e.g. `(None, 784)`; multi-input layers get lists of shapes and arrays.
+
+    Args:
+      name: the key of this layer's weights in `params`; by default the model names it from the
+        class (`dense`, `dense_1`, ...), numbered within each model.
+      input_shape: the shape of one sample (no batch axis), only needed on a model's first layer.
+    """
+
+    #: True for layers that draw random numbers when `training=True` (they need `rng=`).
+    uses_rng: bool = False
+    #: True for layers that take a list of inputs.
+    takes_list: bool = False
+
+    def __init__(self, name: str | None = None, input_shape: Sequence[int] | None = None):
+        self.name = check_name(name, f"{type(self).__name__}(name=...)")
+        self.input_shape = (
+            None if input_shape is None else as_feature_shape(input_shape, f"{type(self).__name__}(input_shape=...)")
+        )
+
+    # ----------------------------------------------------------------- to override
+    @property
+    def default_name(self) -> str:
+        """The stem of the name a model gives this layer when it has none (`Dense` -> `dense`)."""
+        return _snake_case(type(self).__name__)
+
+    def build(self, key: jax.Array, input_shape) -> dict:
+        """Makes this layer's weights for inputs of `input_shape` (batch axis included)."""
+        del key, input_shape
+        return {}
+
+    def compute_output_shape(self, input_shape):
+        """The output shape for `input_shape` (batch axis included); raises ValueError if it does not fit."""
+        return input_shape
+
+    def call(self, params: dict, x, rng: jax.Array | None, training: bool):
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- public
+    def init(self, key: jax.Array, input_shape: Sequence[int] | None = None) -> dict:
+        """This layer's weights for samples of `input_shape` (no batch axis; defaults to the declared one)."""
+        key = check_key(key, f"{self.describe()}.init")
+        if input_shape is None:
+            if self.input_shape is None:
+                raise ValueError(
+                    f"{self.describe()}.init needs input_shape=(...) (one sample's shape, no batch axis), "
+                    "since the layer was built without input_shape."
+                )
+            input_shape = self.input_shape
+        full = (None, *as_feature_shape(input_shape, "input_shape"))
+        self.compute_output_shape(full)
+        return self.build(key, full)
+
+    def apply(self, params: dict, x, *, rng: jax.Array | None = None, training: bool = False):
+        """Runs the layer: `y = f(params, x)`. Pure; `rng` is needed only by stochastic layers in training."""
+        return self.call(params, x, rng, training)
+
+    def __call__(self, inputs):
+        """Functional API: records this layer applied to symbolic tensors and returns its symbolic output."""
+        if isinstance(inputs, (list, tuple)):
+            if not self.takes_list:
+                raise TypeError(
+                    f"{self.describe()} takes one input tensor, got a list of {len(inputs)}; "
+                    "use layers.Concatenate() or layers.Add() to merge tensors first."
+                )
+            tensors = list(inputs)
+            if not all(isinstance(t, SymbolicTensor) for t in tensors):
+                raise TypeError(self._array_call_message())
+            shape = [t.shape for t in tensors]
+        else:
+            if self.takes_list:
+                raise TypeError(f"{self.describe()} merges several tensors: call it on a list, e.g. layer([a, b]).")
+            if not isinstance(inputs, SymbolicTensor):
+                raise TypeError(self._array_call_message())
+            tensors = [inputs]
+            shape = inputs.shape
+        if self.input_shape is not None and not self.takes_list:
+            if tuple(shape[1:]) != self.input_shape:
+                raise ValueError(
+                    f"{self.describe()} was declared with input_shape={format_shape(self.input_shape)} but is "
+                    f"called on a tensor of shape {format_shape(shape)}."
+                )
+        out_shape = self.compute_output_shape(shape)
+        node = Node(self, tensors, self.takes_list)
+        return SymbolicTensor(out_shape, node)
+
+    # ----------------------------------------------------------------- helpers
+    def describe(self) -> str:
+        return f"{type(self).__name__}" + (f" '{self.name}'" if self.name else "")
+
+    def _array_call_message(self) -> str:
+        return (
+            f"{self.describe()} was called on a concrete array. funcnet layers are pure: use "
+            "layer.apply(params, x) with params = layer.init(key, input_shape), or build a model from "
+            "layers.Input(shape=...) tensors."
+        )
+
+    def __repr__(self) -> str:
+        return f"<{self.describe()}>"
+
+
+class Node:
+    """One application of a layer in the functional graph; `id` increases with creation order, which
+    is a topological order, since a node's inputs exist before it does."""
+
+    __slots__ = ("layer", "inputs", "is_list", "id")
+
+    def __init__(self, layer: Layer | None, inputs: list["SymbolicTensor"], is_list: bool):
+        self.layer = layer
+        self.inputs = inputs
+        self.is_list = is_list
+        self.id = next(_node_ids)
+
+
+class SymbolicTensor:
+    """A placeholder for an array in the functional API: a shape (batch axis `None`) and the node
+    that produces it. It holds no data."""
+
+    __slots__ = ("shape", "node", "dtype")
+
+    def __init__(self, shape: tuple, node: Node, dtype: Any = None):
+        self.shape = tuple(shape)
+        self.node = node
+        self.dtype = dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        producer = self.node.layer.describe() if self.node.layer is not None else "Input"
+        return f"<SymbolicTensor shape={format_shape(self.shape)} from {producer}>"
+
+
+class InputLayer(Layer):
+    """The source of a functional model's input; made by `layers.Input`, holds no weights."""
+
+    def __init__(self, shape: Sequence[int], name: str | None = None, dtype: Any = None):
+        super().__init__(name=name, input_shape=shape)
+        if self.input_shape is None:
+            raise TypeError("Input needs shape=(...), one sample's shape without the batch axis, e.g. (784,).")
+        self.dtype = dtype
+
+    def call(self, params, x, rng, training):
+        return x
+
+
+def Input(shape: Sequence[int], name: str | None = None, dtype: Any = None) -> SymbolicTensor:  # noqa: N802
+    """The symbolic input of a functional model, as `keras.Input`.
+
+    Args:
+      shape: one sample's shape, without the batch axis, e.g. `(784,)`.
+      name: the input's name (shown by `summary`).
+      dtype: inputs are cast to it in `apply`; by default floating inputs pass through unchanged and
+        integer or boolean ones (e.g. uint8 pixels) become float32.
+    """
+    layer = InputLayer(shape, name=name, dtype=dtype)
+    node = Node(layer, [], False)
+    return SymbolicTensor((None, *layer.input_shape), node, dtype)

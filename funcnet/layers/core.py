@@ -1,0 +1,219 @@
+"""The core layers: Dense, Activation, Dropout, Flatten, Reshape."""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from funcnet import activations as _activations
+from funcnet import initializers as _initializers
+from funcnet._checks import format_shape, positive_int
+from funcnet.layers._base import Layer
+
+
+def _as_array(layer: Layer, x) -> jax.Array:
+    if isinstance(x, (list, tuple)):
+        raise TypeError(f"{layer.describe()} takes one array, got a {type(x).__name__} of {len(x)}.")
+    try:
+        return jnp.asarray(x)
+    except TypeError:
+        raise TypeError(f"{layer.describe()} expects an array; got {type(x).__name__}.") from None
+
+
+def _single_shape(layer: Layer, input_shape) -> tuple:
+    if isinstance(input_shape, list):
+        raise ValueError(f"{layer.describe()} takes one input, got {len(input_shape)}: {format_shape(input_shape)}.")
+    return tuple(input_shape)
+
+
+class Dense(Layer):
+    """A densely connected layer: `y = activation(x @ kernel + bias)`.
+
+    Shapes: `x` is `[..., in]` (at least `[batch, in]`), `kernel` is `[in, units]`, `bias` is `[units]`,
+    `y` is `[..., units]`. Inputs are cast to the kernel's dtype, so uint8 pixels work as they are.
+
+    Args:
+      units: output features.
+      activation: name (`"relu"`, `"softmax"`, ...), function, or None for linear.
+      use_bias: add a learned bias.
+      kernel_initializer, bias_initializer: name or `fn(key, shape, dtype)`.
+      dtype: the weights' dtype (float32 by default).
+
+    Example:
+      >>> import jax
+      >>> layer = Dense(3, activation="relu")
+      >>> params = layer.init(jax.random.key(0), (4,))
+      >>> params["kernel"].shape, params["bias"].shape
+      ((4, 3), (3,))
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        dtype=None,
+        name: str | None = None,
+        input_shape: Sequence[int] | None = None,
+    ):
+        super().__init__(name=name, input_shape=input_shape)
+        self.units = positive_int(units, "Dense(units=...)")
+        self.activation = _activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = _initializers.get(kernel_initializer)
+        self.bias_initializer = _initializers.get(bias_initializer)
+        self.dtype = jnp.dtype(dtype or jnp.float32)
+        if not jnp.issubdtype(self.dtype, jnp.floating):
+            raise TypeError(f"Dense(dtype=...) must be a floating dtype; got {self.dtype}.")
+
+    def compute_output_shape(self, input_shape):
+        shape = _single_shape(self, input_shape)
+        if len(shape) < 2 or shape[-1] is None:
+            raise ValueError(
+                f"{self.describe()} needs inputs of shape (batch, ..., features) with a known feature size; "
+                f"got {format_shape(shape)}."
+            )
+        return (*shape[:-1], self.units)
+
+    def build(self, key, input_shape):
+        k_kernel, k_bias = jax.random.split(key)
+        kernel = self.kernel_initializer(k_kernel, (input_shape[-1], self.units), self.dtype)
+        if not self.use_bias:
+            return {"kernel": kernel}
+        return {"kernel": kernel, "bias": self.bias_initializer(k_bias, (self.units,), self.dtype)}
+
+    def call(self, params, x, rng, training):
+        x = _as_array(self, x)
+        kernel = params["kernel"]
+        if x.ndim < 2 or x.shape[-1] != kernel.shape[0]:
+            raise ValueError(
+                f"{self.describe()} has a kernel of shape {kernel.shape}, so it expects inputs of shape "
+                f"(batch, ..., {kernel.shape[0]}); got {format_shape(x.shape)}."
+            )
+        y = jnp.matmul(x.astype(kernel.dtype), kernel)
+        if self.use_bias:
+            y = y + params["bias"]
+        return self.activation(y)
+
+
+class Activation(Layer):
+    """Applies an activation elementwise (softmax: over the last axis); shape unchanged."""
+
+    def __init__(self, activation, name: str | None = None, input_shape: Sequence[int] | None = None):
+        super().__init__(name=name, input_shape=input_shape)
+        if activation is None:
+            raise TypeError("Activation(activation=...) needs a name such as 'relu' or a function; got None.")
+        self.activation = _activations.get(activation)
+
+    def compute_output_shape(self, input_shape):
+        return _single_shape(self, input_shape)
+
+    def call(self, params, x, rng, training):
+        return self.activation(_as_array(self, x))
+
+
+class Dropout(Layer):
+    """Zeroes a fraction `rate` of the inputs during training and scales the rest by `1 / (1 - rate)`.
+
+    With `training=False` (the default) it is the identity. With `training=True` it needs an `rng` key:
+    `model.apply(params, x, rng=key, training=True)`.
+
+    Args:
+      rate: the fraction of units DROPPED, in `[0, 1)` (Keras's meaning; stax's `Dropout` takes the keep rate).
+      noise_shape: the shape of the keep mask, broadcast against the input (e.g. `(None, 1, features)` to
+        drop whole features across time); `None` entries take the input's size.
+    """
+
+    uses_rng = True
+
+    def __init__(self, rate: float, noise_shape=None, name: str | None = None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= float(rate) < 1.0:
+            raise ValueError(f"Dropout(rate=...) is the fraction of units dropped, in [0, 1); got {rate!r}.")
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+
+    def compute_output_shape(self, input_shape):
+        return _single_shape(self, input_shape)
+
+    def call(self, params, x, rng, training):
+        x = _as_array(self, x)
+        if not training or self.rate == 0.0:
+            return x
+        if rng is None:
+            raise ValueError(
+                f"{self.describe()} is stochastic: training=True needs a PRNG key, e.g. "
+                "model.apply(params, x, rng=jax.random.key(1), training=True)."
+            )
+        mask_shape = x.shape
+        if self.noise_shape is not None:
+            if len(self.noise_shape) != x.ndim:
+                raise ValueError(
+                    f"{self.describe()} has noise_shape={self.noise_shape}, of rank {len(self.noise_shape)}, "
+                    f"for inputs of shape {x.shape}."
+                )
+            mask_shape = tuple(x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        keep = jax.random.bernoulli(rng, 1.0 - self.rate, mask_shape)
+        keep = jnp.broadcast_to(keep, x.shape)
+        return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x)).astype(x.dtype)
+
+
+class Flatten(Layer):
+    """Flattens every axis but the batch axis: `[batch, d1, d2, ...] -> [batch, d1 * d2 * ...]`."""
+
+    def compute_output_shape(self, input_shape):
+        shape = _single_shape(self, input_shape)
+        rest = shape[1:]
+        return (shape[0], None if any(d is None for d in rest) else math.prod(rest))
+
+    def call(self, params, x, rng, training):
+        x = _as_array(self, x)
+        if x.ndim < 1:
+            raise ValueError(f"{self.describe()} needs at least a batch axis; got a scalar.")
+        return x.reshape(x.shape[0], -1)
+
+
+class Reshape(Layer):
+    """Reshapes each sample to `target_shape` (no batch axis); one entry may be -1, inferred."""
+
+    def __init__(self, target_shape: Sequence[int], name: str | None = None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        if not isinstance(target_shape, (tuple, list)) or not all(
+            isinstance(d, numbers.Integral) and not isinstance(d, bool) and (d > 0 or d == -1) for d in target_shape
+        ):
+            raise TypeError(f"Reshape(target_shape=...) must be a tuple of positive ints (one may be -1); got {target_shape!r}.")
+        if sum(d == -1 for d in target_shape) > 1:
+            raise ValueError(f"Reshape(target_shape=...) may hold at most one -1; got {tuple(target_shape)}.")
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def _resolve(self, sample_shape) -> tuple:
+        size = math.prod(sample_shape)
+        known = math.prod(d for d in self.target_shape if d != -1)
+        if -1 in self.target_shape:
+            if size % known:
+                raise ValueError(
+                    f"{self.describe()} cannot reshape samples of shape {tuple(sample_shape)} ({size} values) "
+                    f"into {self.target_shape}."
+                )
+            return tuple(size // known if d == -1 else d for d in self.target_shape)
+        if known != size:
+            raise ValueError(
+                f"{self.describe()} cannot reshape samples of shape {tuple(sample_shape)} ({size} values) into "
+                f"{self.target_shape} ({known} values)."
+            )
+        return self.target_shape
+
+    def compute_output_shape(self, input_shape):
+        shape = _single_shape(self, input_shape)
+        if any(d is None for d in shape[1:]):
+            return (shape[0], *(None if d == -1 else d for d in self.target_shape))
+        return (shape[0], *self._resolve(shape[1:]))
+
+    def call(self, params, x, rng, training):
+        x = _as_array(self, x)
+        return x.reshape((x.shape[0], *self._resolve(x.shape[1:])))

@@ -1,0 +1,137 @@
+"""Layers that merge a list of tensors: Concatenate and the elementwise Add, Subtract, Multiply,
+Average, Maximum, Minimum."""
+from __future__ import annotations
+
+import functools
+import numbers
+
+import jax.numpy as jnp
+
+from funcnet._checks import format_shape
+from funcnet.layers._base import Layer
+
+
+class _Merge(Layer):
+    takes_list = True
+    min_inputs = 2
+    max_inputs: int | None = None
+
+    def _check_count(self, n: int) -> None:
+        if n < self.min_inputs or (self.max_inputs is not None and n > self.max_inputs):
+            expected = f"exactly {self.min_inputs}" if self.max_inputs == self.min_inputs else f"at least {self.min_inputs}"
+            raise ValueError(f"{self.describe()} merges {expected} tensors; got {n}.")
+
+    def _inputs(self, x) -> list:
+        if not isinstance(x, (list, tuple)):
+            raise TypeError(f"{self.describe()} takes a list of arrays; got {type(x).__name__}.")
+        self._check_count(len(x))
+        arrays = [jnp.asarray(a) for a in x]
+        self.compute_output_shape([a.shape for a in arrays])
+        return arrays
+
+
+class _Elementwise(_Merge):
+    """Inputs of one shape in, one array of that shape out."""
+
+    def compute_output_shape(self, input_shape):
+        if not isinstance(input_shape, list):
+            raise ValueError(f"{self.describe()} takes a list of input shapes; got {format_shape(input_shape)}.")
+        self._check_count(len(input_shape))
+        first = tuple(input_shape[0])
+        for shape in input_shape[1:]:
+            if len(shape) != len(first) or any(
+                a is not None and b is not None and a != b for a, b in zip(first[1:], tuple(shape)[1:])
+            ):
+                raise ValueError(
+                    f"{self.describe()} needs inputs of one shape; got {format_shape([tuple(s) for s in input_shape])}."
+                )
+        return first
+
+    def combine(self, arrays):
+        raise NotImplementedError
+
+    def call(self, params, x, rng, training):
+        return self.combine(self._inputs(x))
+
+
+class Add(_Elementwise):
+    """`y = x_1 + x_2 + ...` for inputs of one shape."""
+
+    def combine(self, arrays):
+        return functools.reduce(jnp.add, arrays)
+
+
+class Subtract(_Elementwise):
+    """`y = x_1 - x_2` for two inputs of one shape."""
+
+    max_inputs = 2
+
+    def combine(self, arrays):
+        return arrays[0] - arrays[1]
+
+
+class Multiply(_Elementwise):
+    """`y = x_1 * x_2 * ...` elementwise."""
+
+    def combine(self, arrays):
+        return functools.reduce(jnp.multiply, arrays)
+
+
+class Average(_Elementwise):
+    """`y = (x_1 + ... + x_n) / n` elementwise."""
+
+    def combine(self, arrays):
+        return functools.reduce(jnp.add, arrays) / len(arrays)
+
+
+class Maximum(_Elementwise):
+    """Elementwise maximum of the inputs."""
+
+    def combine(self, arrays):
+        return functools.reduce(jnp.maximum, arrays)
+
+
+class Minimum(_Elementwise):
+    """Elementwise minimum of the inputs."""
+
+    def combine(self, arrays):
+        return functools.reduce(jnp.minimum, arrays)
+
+
+class Concatenate(_Merge):
+    """Joins inputs along `axis` (the last by default); every other size must agree.
+
+    Example: `[batch, 32]` and `[batch, 16]` -> `[batch, 48]`.
+    """
+
+    def __init__(self, axis: int = -1, name: str | None = None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise TypeError(f"Concatenate(axis=...) must be an int; got {axis!r}.")
+        self.axis = int(axis)
+
+    def compute_output_shape(self, input_shape):
+        if not isinstance(input_shape, list):
+            raise ValueError(f"{self.describe()} takes a list of input shapes; got {format_shape(input_shape)}.")
+        self._check_count(len(input_shape))
+        shapes = [tuple(s) for s in input_shape]
+        rank = len(shapes[0])
+        axis = self.axis + rank if self.axis < 0 else self.axis
+        if not 1 <= axis < rank:
+            raise ValueError(f"{self.describe()} has axis={self.axis}, outside the feature axes of inputs of rank {rank}.")
+        for shape in shapes[1:]:
+            if len(shape) != rank or any(
+                i != axis and a is not None and b is not None and a != b
+                for i, (a, b) in enumerate(zip(shapes[0], shape))
+            ):
+                raise ValueError(
+                    f"{self.describe()} needs inputs whose shapes agree except on axis {self.axis}; "
+                    f"got {format_shape(shapes)}."
+                )
+        sizes = [s[axis] for s in shapes]
+        out = list(shapes[0])
+        out[axis] = None if None in sizes else sum(sizes)
+        return tuple(out)
+
+    def call(self, params, x, rng, training):
+        return jnp.concatenate(self._inputs(x), axis=self.axis)

@@ -1,0 +1,5 @@
+"""Models: layers composed into pure functions `init(key) -> params`, `apply(params, x) -> y`."""
+from funcnet.models.model import Model
+from funcnet.models.sequential import Sequential
+
+__all__ = ["Model", "Sequential"]

@@ -1,0 +1,193 @@
+"""A model's computation as data: an ordered list of steps over numbered tensor slots.
+
+Both `Sequential` and the functional `Model` compile down to a `Graph`, so one interpreter
+(`init_graph`, `run_graph`) serves both, and a model nests inside another as a layer.
+"""
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from typing import Sequence
+
+import jax
+
+from funcnet._checks import format_shape
+from funcnet.layers._base import InputLayer, Layer, Node, SymbolicTensor
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One layer applied to the tensors in slots `inputs`, its result stored in slot `output`."""
+
+    name: str
+    layer: Layer
+    inputs: tuple[int, ...]
+    is_list: bool
+    output: int
+    input_shape: object  # a shape, or a list of shapes for a merge layer
+    output_shape: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class Graph:
+    input_slots: tuple[int, ...]
+    input_layers: tuple[InputLayer, ...]
+    input_names: tuple[str, ...]
+    input_shapes: tuple[tuple, ...]
+    steps: tuple[Step, ...]
+    output_slots: tuple[int, ...]
+    output_shapes: tuple[tuple, ...]
+
+    @property
+    def uses_rng(self) -> bool:
+        return any(step.layer.uses_rng for step in self.steps)
+
+
+def assign_names(layers: Sequence[Layer], defaults: dict[int, str] | None = None) -> dict[int, str]:
+    """Names each distinct layer (keyed by `id`): its own name, else its class stem numbered within
+    this model in order (`dense`, `dense_1`, ...), skipping names already taken."""
+    names: dict[int, str] = {}
+    taken: dict[str, Layer] = {}
+    for layer in layers:
+        if layer.name is not None:
+            if layer.name in taken and taken[layer.name] is not layer:
+                raise ValueError(
+                    f"Two layers of this model are both named {layer.name!r} ({taken[layer.name].describe()} and "
+                    f"{layer.describe()}); layer names key the params dict and must be unique."
+                )
+            taken[layer.name] = layer
+            names[id(layer)] = layer.name
+    counters: dict[str, int] = {}
+    for layer in layers:
+        if id(layer) in names:
+            continue
+        stem = (defaults or {}).get(id(layer), layer.default_name)
+        n = counters.get(stem, 0)
+        candidate = stem if n == 0 else f"{stem}_{n}"
+        while candidate in taken:
+            n += 1
+            candidate = f"{stem}_{n}"
+        counters[stem] = n + 1
+        taken[candidate] = layer
+        names[id(layer)] = candidate
+    return names
+
+
+def chain_graph(layers: Sequence[Layer], input_layer: InputLayer, sample_shape: tuple) -> Graph:
+    """The graph of a Sequential model for samples of `sample_shape` (no batch axis)."""
+    names = assign_names([input_layer, *layers], {id(input_layer): "input_layer"})
+    shape = (None, *sample_shape)
+    steps = []
+    for i, layer in enumerate(layers):
+        try:
+            out = layer.compute_output_shape(shape)
+        except ValueError as err:
+            raise ValueError(f"Layer '{names[id(layer)]}' ({type(layer).__name__}) of the model: {err}") from None
+        steps.append(Step(names[id(layer)], layer, (i,), False, i + 1, shape, tuple(out)))
+        shape = tuple(out)
+    return Graph((0,), (input_layer,), (names[id(input_layer)],), ((None, *sample_shape),), tuple(steps),
+                 (len(layers),), (shape,))
+
+
+def traced_graph(inputs: Sequence[SymbolicTensor], outputs: Sequence[SymbolicTensor]) -> Graph:
+    """The graph between symbolic `inputs` and `outputs` of the functional API."""
+    for i, tensor in enumerate(inputs):
+        if not isinstance(tensor, SymbolicTensor) or not isinstance(tensor.node.layer, InputLayer):
+            raise TypeError(
+                f"Model(inputs=...) entry {i} must be a tensor made by layers.Input(shape=...); got {tensor!r}."
+            )
+    for i, tensor in enumerate(outputs):
+        if not isinstance(tensor, SymbolicTensor):
+            raise TypeError(
+                f"Model(outputs=...) entry {i} must be a symbolic tensor (a layer's output); got {type(tensor).__name__}."
+            )
+    if len({id(t.node) for t in inputs}) != len(inputs):
+        raise ValueError("Model(inputs=...) lists the same Input twice.")
+
+    nodes: dict[int, Node] = {}
+    stack = [t.node for t in outputs]
+    while stack:
+        node = stack.pop()
+        if node.id not in nodes:
+            nodes[node.id] = node
+            stack.extend(t.node for t in node.inputs)
+    order = sorted(nodes.values(), key=lambda n: n.id)
+    input_ids = {t.node.id for t in inputs}
+    for node in order:
+        if isinstance(node.layer, InputLayer) and node.id not in input_ids:
+            raise ValueError(
+                f"The model's outputs depend on an Input of shape {format_shape((None, *node.layer.input_shape))}"
+                f"{' named ' + repr(node.layer.name) if node.layer.name else ''} that is not in Model(inputs=...)."
+            )
+
+    input_layers = [t.node.layer for t in inputs]
+    layer_nodes = [n for n in order if not isinstance(n.layer, InputLayer)]
+    distinct: list[Layer] = []
+    for node in layer_nodes:
+        if all(node.layer is not seen for seen in distinct):
+            distinct.append(node.layer)
+    defaults = {id(layer): "input_layer" for layer in input_layers}
+    names = assign_names([*input_layers, *distinct], defaults)
+
+    first_shape: dict[int, object] = {}
+    steps = []
+    for node in layer_nodes:
+        in_shape = [t.shape for t in node.inputs] if node.is_list else node.inputs[0].shape
+        prior = first_shape.setdefault(id(node.layer), in_shape)
+        if prior != in_shape:
+            raise ValueError(
+                f"Layer '{names[id(node.layer)]}' is called on inputs of shape {format_shape(prior)} and "
+                f"{format_shape(in_shape)}; a shared layer has one set of weights, so every call needs the same "
+                "input shape."
+            )
+        out = node.layer.compute_output_shape(in_shape)
+        steps.append(Step(names[id(node.layer)], node.layer, tuple(t.node.id for t in node.inputs), node.is_list,
+                          node.id, in_shape, tuple(out)))
+    return Graph(
+        tuple(t.node.id for t in inputs),
+        tuple(input_layers),
+        tuple(names[id(layer)] for layer in input_layers),
+        tuple(t.shape for t in inputs),
+        tuple(steps),
+        tuple(t.node.id for t in outputs),
+        tuple(t.shape for t in outputs),
+    )
+
+
+def _layer_key(key: jax.Array, name: str) -> jax.Array:
+    # Keyed by name, not position: adding a weightless layer (say Dropout) leaves the others' weights alone.
+    return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
+
+
+def init_graph(graph: Graph, key: jax.Array) -> dict:
+    """Weights for every layer of `graph` that has any, keyed by layer name; a shared layer once."""
+    params: dict = {}
+    seen: set[str] = set()
+    for step in graph.steps:
+        if step.name in seen:
+            continue
+        seen.add(step.name)
+        weights = step.layer.build(_layer_key(key, step.name), step.input_shape)
+        if weights:
+            params[step.name] = weights
+    return params
+
+
+def run_graph(graph: Graph, params: dict, inputs: Sequence[jax.Array], rng, training: bool, model_name: str) -> list:
+    """Evaluates `graph` on `inputs` (one array per input slot); returns the arrays of the output slots."""
+    values = dict(zip(graph.input_slots, inputs))
+    for i, step in enumerate(graph.steps):
+        args = [values[s] for s in step.inputs]
+        layer_rng = None
+        if step.layer.uses_rng and training:
+            if rng is None:
+                raise ValueError(
+                    f"Layer '{step.name}' ({type(step.layer).__name__}) of model '{model_name}' is stochastic: "
+                    "training=True needs a PRNG key, e.g. model.apply(params, x, rng=jax.random.key(1), "
+                    "training=True)."
+                )
+            layer_rng = jax.random.fold_in(rng, i)
+        values[step.output] = step.layer.apply(
+            params.get(step.name, {}), args if step.is_list else args[0], rng=layer_rng, training=training
+        )
+    return [values[s] for s in graph.output_slots]

@@ -1,0 +1,27 @@
+"""Test-wide settings.
+
+* Keras 3 is used only as a numerical reference, on its numpy backend, so it never
+  touches JAX's global configuration or compile caches.
+* JAX raises on implicit rank promotion, so a silent broadcasting bug fails loudly.
+"""
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "numpy")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture
+def data_dir():
+    """The folder of real data sets. CI sets FUNCNET_DATA_DIR and must fail, not skip, without it."""
+    path = os.environ.get("FUNCNET_DATA_DIR")
+    if not path:
+        if os.environ.get("CI"):
+            pytest.fail("FUNCNET_DATA_DIR is not set on CI; it must point at ../shared/datasets")
+        pytest.skip("FUNCNET_DATA_DIR is not set")
+    if not os.path.isdir(path):
+        pytest.fail(f"FUNCNET_DATA_DIR={path!r} is not a folder")
+    return path
