@@ -97,7 +97,8 @@ class Dense(Layer):
             )
         y = jnp.matmul(x.astype(kernel.dtype), kernel)
         if self.use_bias:
-            y = y + params["bias"]
+            bias = params["bias"]
+            y = y + bias.reshape((1,) * (y.ndim - 1) + bias.shape)  # explicit: no implicit rank promotion
         return self.activation(y)
 
 
