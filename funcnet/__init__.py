@@ -5,8 +5,8 @@ Models are pure functions over parameter pytrees::
     params = model.init(jax.random.key(0))
     y = model.apply(params, x)
 """
-from funcnet import activations, initializers, layers, losses, metrics, models
+from funcnet import activations, initializers, layers, losses, metrics, models, optimizers
 
 __version__ = "0.1.0"
 
-__all__ = ["activations", "initializers", "layers", "losses", "metrics", "models", "__version__"]
+__all__ = ["activations", "initializers", "layers", "losses", "metrics", "models", "optimizers", "__version__"]

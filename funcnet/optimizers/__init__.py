@@ -1,0 +1,40 @@
+"""Optimizers: hand-written gradient transformations in optax's `(init, update)` protocol.
+
+Named optimizers (`sgd`, `rmsprop`, `adagrad`, `adam`) follow Keras 3's update rules and defaults
+and are chains of the atomic transformations below, so they compose with optax::
+
+    optax.chain(optax.clip_by_global_norm(1.0), optimizers.rmsprop(1e-3))
+"""
+from funcnet.optimizers._aliases import adagrad, adam, rmsprop, sgd
+from funcnet.optimizers._registry import get, names
+from funcnet.optimizers._transforms import (
+    ScaleByAdamState,
+    ScaleByLearningRateState,
+    ScaleByRmsState,
+    ScaleBySumOfSquaresState,
+    TraceState,
+    scale_by_adam,
+    scale_by_learning_rate,
+    scale_by_rms,
+    scale_by_sum_of_squares,
+    trace,
+)
+
+__all__ = [
+    "ScaleByAdamState",
+    "ScaleByLearningRateState",
+    "ScaleByRmsState",
+    "ScaleBySumOfSquaresState",
+    "TraceState",
+    "adagrad",
+    "adam",
+    "get",
+    "names",
+    "rmsprop",
+    "scale_by_adam",
+    "scale_by_learning_rate",
+    "scale_by_rms",
+    "scale_by_sum_of_squares",
+    "sgd",
+    "trace",
+]
