@@ -195,8 +195,11 @@ def scale_by_adam(
     """Adam's scaling (Kingma & Ba, 2015) in Keras 3's form, bias correction folded into the step:
 
         mu_t = mu_{t-1} + (1 - beta_1) * (g_t - mu_{t-1})
-        nu_t = nu_{t-1} + (1 - beta_2) * (g_t**2 - nu_{t-1})        (AMSGrad: nu_t = max(nu_t, nu_max))
-        u_t  = mu_t * sqrt(1 - beta_2**t) / (1 - beta_1**t) / (sqrt(nu_t) + epsilon)
+        nu_t = nu_{t-1} + (1 - beta_2) * (g_t**2 - nu_{t-1})
+        u_t  = mu_t * sqrt(1 - beta_2**t) / (1 - beta_1**t) / (sqrt(v_t) + epsilon)
+
+    with `v_t = nu_t`, or for AMSGrad the running maximum `v_t = max(v_{t-1}, nu_t)` (kept as `nu_max`;
+    `nu` itself is stored without the maximum, as in Keras).
 
     This is the paper's "epsilon hat" variant: `epsilon` is not bias-corrected, so it differs from
     `optax.adam`'s `mu_hat / (sqrt(nu_hat) + eps)` by how much `epsilon` weighs in early steps.
