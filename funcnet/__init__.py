@@ -5,8 +5,20 @@ Models are pure functions over parameter pytrees::
     params = model.init(jax.random.key(0))
     y = model.apply(params, x)
 """
-from funcnet import activations, initializers, layers, losses, metrics, models, optimizers
+from funcnet import activations, callbacks, checkpoints, initializers, layers, losses, metrics, models, optimizers, training
 
 __version__ = "0.1.0"
 
-__all__ = ["activations", "initializers", "layers", "losses", "metrics", "models", "optimizers", "__version__"]
+__all__ = [
+    "activations",
+    "callbacks",
+    "checkpoints",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "optimizers",
+    "training",
+    "__version__",
+]

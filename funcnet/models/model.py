@@ -17,9 +17,10 @@ from funcnet._checks import as_feature_shape, check_key, format_shape, shapes_co
 from funcnet.layers._base import InputLayer, Layer, SymbolicTensor
 from funcnet.models import _summary
 from funcnet.models._graph import Graph, init_graph, run_graph, traced_graph
+from funcnet.models.trainer import Trainer
 
 
-class Model(Layer):
+class Model(Trainer, Layer):
     """A model of the functional API: the layers between symbolic `inputs` and `outputs`.
 
         a = layers.Input(shape=(784,)); b = layers.Input(shape=(16,))
@@ -261,8 +262,9 @@ def _as_input_array(value, layer: InputLayer, name: str, where: str) -> jax.Arra
         )
     try:
         array = jnp.asarray(value)
-    except TypeError:
-        raise TypeError(f"{where}: input '{name}' must be an array; got {type(value).__name__}.") from None
+    except (TypeError, ValueError):  # jnp.asarray(None) raises ValueError, strings TypeError
+        got = type(value).__name__ + (f" of dtype {value.dtype}" if hasattr(value, "dtype") else "")
+        raise TypeError(f"{where}: input '{name}' must be a numeric array; got {got}.") from None
     if not (jnp.issubdtype(array.dtype, jnp.number) or array.dtype == jnp.bool_):
         raise TypeError(f"{where}: input '{name}' must be numeric; got dtype {array.dtype}.")
     if array.ndim == 0:

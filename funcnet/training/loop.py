@@ -1,0 +1,159 @@
+"""Whole epochs as single compiled programs: `lax.scan` over batches of device-resident data.
+
+The data stay on the device; each epoch draws its order on the device from the run's key and the
+epoch number, gathers each batch by index, and pads the last, short batch with weight-0 samples so
+every step has one shape. No Python runs per step, and nothing returns to the host until the epoch ends.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from funcnet.training.state import DROPOUT_STREAM, SHUFFLE_STREAM, TrainState, stream_key
+from funcnet.training.step import make_eval_step, make_train_step
+
+Progress = Callable[[int, float], None]  # (batches done, running mean loss) -> None, on the host
+
+
+def batch_plan(n: int, batch_size: int, key: jax.Array | None = None):
+    """Sample indices and weights for one pass over `n` samples: `idx, weight` of shape `[steps, batch_size]`.
+
+    With a `key` the order is a random permutation, else the natural order. The last batch is padded
+    with index 0 and weight 0 when `batch_size` does not divide `n`.
+    """
+    steps = math.ceil(n / batch_size)
+    order = jax.random.permutation(key, n) if key is not None else jnp.arange(n)
+    pad = steps * batch_size - n
+    idx = jnp.concatenate([order.astype(jnp.int32), jnp.zeros(pad, jnp.int32)]).reshape(steps, batch_size)
+    weight = (jnp.arange(steps * batch_size) < n).astype(jnp.float32).reshape(steps, batch_size)
+    return idx, weight
+
+
+def _take(tree, idx):
+    return jax.tree.map(lambda a: jnp.take(a, idx, axis=0), tree)
+
+
+def _num_samples(tree) -> int:
+    return jax.tree.leaves(tree)[0].shape[0]
+
+
+def _report_every(steps: int) -> int:
+    return max(1, steps // 50)  # about 50 updates of a progress bar per epoch
+
+
+def make_train_epoch(
+    apply_fn,
+    loss_fn,
+    optimizer,
+    metrics: Sequence = (),
+    *,
+    batch_size: int,
+    shuffle: bool = True,
+    progress: Progress | None = None,
+    stop_on_nan: bool = False,
+):
+    """Builds `epoch(state, x, y, epoch) -> (state, logs)`, one compiled program per data shape.
+
+    Args:
+      apply_fn, loss_fn, optimizer, metrics: as `make_train_step`.
+      batch_size: samples per step; the last batch of an epoch may be short (it is trained on).
+      shuffle: draw a new order each epoch from `(state.rng, epoch)`.
+      progress: a host function called about 50 times an epoch with (batches done, mean loss so far).
+      stop_on_nan: skip every step after the first whose loss is NaN or inf (`logs["halted"]`).
+
+    `x` (an array or a list of arrays) and `y` are whole data sets `[n, ...]` on the device; `logs`
+    holds the epoch's mean `loss`, each metric's result by name, and `halted`. The epoch's order and
+    its dropout keys depend only on `(state.rng, epoch)`, so any epoch can be replayed or resumed.
+    """
+    metrics = tuple(metrics)
+    train_step = make_train_step(apply_fn, loss_fn, optimizer, metrics)
+
+    @jax.jit
+    def epoch(state: TrainState, x, y, epoch_index):
+        n = _num_samples(y)
+        key = stream_key(state.rng, SHUFFLE_STREAM, epoch_index) if shuffle else None
+        dropout_key = stream_key(state.rng, DROPOUT_STREAM, epoch_index)
+        idx, weight = batch_plan(n, batch_size, key)
+        steps = idx.shape[0]
+        every = _report_every(steps)
+
+        def body(carry, batch):
+            state, metric_states, loss_sum, seen, halted = carry
+            i, batch_idx, batch_weight = batch
+            valid = jnp.sum(batch_weight)
+
+            def run(operand):
+                state, metric_states = operand
+                return train_step(state, metric_states, _take(x, batch_idx), _take(y, batch_idx), batch_weight, valid,
+                                  jax.random.fold_in(dropout_key, i))
+
+            if stop_on_nan:
+                def skip(operand):
+                    return operand[0], operand[1], jnp.zeros([], jnp.float32)
+
+                state, metric_states, total = jax.lax.cond(halted, skip, run, (state, metric_states))
+                seen = seen + jnp.where(halted, 0.0, valid)
+                halted = halted | ~jnp.isfinite(total)
+            else:
+                state, metric_states, total = run((state, metric_states))
+                seen = seen + valid
+            loss_sum = loss_sum + total
+            if progress is not None:
+                jax.lax.cond(
+                    ((i + 1) % every == 0) | (i + 1 == steps),
+                    lambda: jax.debug.callback(progress, i + 1, loss_sum / seen),
+                    lambda: None,
+                )
+            return (state, metric_states, loss_sum, seen, halted), None
+
+        carry = (state, tuple(m.init() for m in metrics), jnp.zeros([]), jnp.zeros([]), jnp.array(False))
+        (state, metric_states, loss_sum, seen, halted), _ = jax.lax.scan(
+            body, carry, (jnp.arange(steps), idx, weight)
+        )
+        logs = {"loss": loss_sum / jnp.maximum(seen, 1.0)}
+        logs.update({m.name: m.result(s) for m, s in zip(metrics, metric_states)})
+        logs["halted"] = halted
+        return state, logs
+
+    return epoch
+
+
+def make_evaluate(apply_fn, loss_fn, metrics: Sequence = (), *, batch_size: int):
+    """Builds `evaluate(params, x, y) -> logs` (mean `loss` and each metric), one compiled scan."""
+    metrics = tuple(metrics)
+    eval_step = make_eval_step(apply_fn, loss_fn, metrics)
+
+    @jax.jit
+    def evaluate(params, x, y):
+        idx, weight = batch_plan(_num_samples(y), batch_size)
+
+        def body(carry, batch):
+            metric_states, loss_sum = carry
+            batch_idx, batch_weight = batch
+            metric_states, total = eval_step(
+                params, metric_states, _take(x, batch_idx), _take(y, batch_idx), batch_weight, jnp.sum(batch_weight)
+            )
+            return (metric_states, loss_sum + total), None
+
+        (metric_states, loss_sum), _ = jax.lax.scan(body, (tuple(m.init() for m in metrics), jnp.zeros([])), (idx, weight))
+        logs = {"loss": loss_sum / _num_samples(y)}
+        logs.update({m.name: m.result(s) for m, s in zip(metrics, metric_states)})
+        return logs
+
+    return evaluate
+
+
+def make_predict(apply_fn, *, batch_size: int):
+    """Builds `predict(params, x) -> y_pred` for the whole of `x`, in batches, one compiled program."""
+
+    @jax.jit
+    def predict(params, x):
+        n = _num_samples(x)
+        idx, _ = batch_plan(n, batch_size)
+        outputs = jax.lax.map(lambda batch_idx: apply_fn(params, _take(x, batch_idx), training=False), idx)
+        return jax.tree.map(lambda o: o.reshape((-1, *o.shape[2:]))[:n], outputs)
+
+    return predict
