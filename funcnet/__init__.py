@@ -5,7 +5,20 @@ Models are pure functions over parameter pytrees::
     params = model.init(jax.random.key(0))
     y = model.apply(params, x)
 """
-from funcnet import activations, callbacks, checkpoints, initializers, layers, losses, metrics, models, optimizers, training
+from funcnet import (
+    activations,
+    callbacks,
+    checkpoints,
+    datasets,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    training,
+    utils,
+)
 
 __version__ = "0.1.0"
 
@@ -13,6 +26,7 @@ __all__ = [
     "activations",
     "callbacks",
     "checkpoints",
+    "datasets",
     "initializers",
     "layers",
     "losses",
@@ -20,5 +34,6 @@ __all__ = [
     "models",
     "optimizers",
     "training",
+    "utils",
     "__version__",
 ]

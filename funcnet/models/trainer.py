@@ -36,15 +36,22 @@ class _Compiled:
 
 
 class _ProgressBar:
-    """The host side of `fit(verbose=1)`: the compiled epoch calls `update` ~50 times an epoch."""
+    """The host side of `fit(verbose=1)`: the compiled epoch calls `update` ~50 times an epoch.
+
+    On a terminal a live bar redraws in place; elsewhere (a log file, CI) one line per epoch is printed
+    at its end, as Keras does for non-interactive output.
+    """
 
     def __init__(self):
         self.bar = None
 
     def start(self, steps: int, epoch: int, epochs: int) -> None:
+        print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+        self.steps, self.started = steps, time.perf_counter()
+        if not sys.stdout.isatty():
+            return
         from tqdm import tqdm  # imported only when a bar is shown
 
-        print(f"Epoch {epoch + 1}/{epochs}", flush=True)
         self.bar = tqdm(total=steps, file=sys.stdout, unit="step", leave=True, dynamic_ncols=True,
                         bar_format="{n_fmt}/{total_fmt} {bar} {elapsed} {rate_fmt}{postfix}")
 
@@ -55,10 +62,13 @@ class _ProgressBar:
             self.bar.refresh()
 
     def close(self, logs: dict) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(_format_logs(logs), refresh=True)
-            self.bar.close()
-            self.bar = None
+        if self.bar is None:
+            seconds = time.perf_counter() - self.started
+            print(f"{self.steps}/{self.steps} - {seconds:.1f}s - {_format_logs(logs)}", flush=True)
+            return
+        self.bar.set_postfix_str(_format_logs(logs), refresh=True)
+        self.bar.close()
+        self.bar = None
 
 
 def _format_logs(logs: dict) -> str:

@@ -238,25 +238,3 @@ def test_functional_model_with_two_inputs_fits():
     history = model.fit([x, extra], y, epochs=2, batch_size=16, verbose=0)
     assert len(history.history["loss"]) == 2
     assert model.predict([x, extra], verbose=0).shape == (64, 3)
-
-
-@pytest.mark.data
-@pytest.mark.slow
-def test_the_books_mnist_listing_reaches_0978(data_dir):
-    """Chollet's listing 2.1-2.5, verbatim but for the imports."""
-    import os
-
-    with np.load(os.path.join(data_dir, "mnist.npz")) as f:
-        train_images, train_labels = f["x_train"], f["y_train"]
-        test_images, test_labels = f["x_test"], f["y_test"]
-    network = models.Sequential()
-    network.add(layers.Dense(512, activation="relu", input_shape=(28 * 28,)))
-    network.add(layers.Dense(10, activation="softmax"))
-    network.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
-    train_images = train_images.reshape((60000, 28 * 28)).astype("float32") / 255
-    test_images = test_images.reshape((10000, 28 * 28)).astype("float32") / 255
-    train_labels = np.eye(10, dtype="float32")[train_labels]
-    test_labels = np.eye(10, dtype="float32")[test_labels]
-    network.fit(train_images, train_labels, epochs=5, batch_size=128, verbose=0)
-    test_loss, test_acc = network.evaluate(test_images, test_labels, verbose=0)
-    assert test_acc >= 0.978, test_acc
