@@ -93,7 +93,14 @@ def ones() -> Initializer:
 
 def orthogonal(gain: float = 1.0) -> Initializer:
     """A (semi-)orthogonal matrix scaled by `gain` (Saxe et al., 2014)."""
-    return _jinit.orthogonal(gain)
+    base = _jinit.orthogonal(gain)
+
+    def init(key, shape, dtype=jnp.float32):
+        # The QR behind it has no half-precision kernels (bfloat16 fails on CPU): compute in float32.
+        dtype = jnp.dtype(dtype)
+        return base(key, shape, dtype if dtype.itemsize >= 4 else jnp.float32).astype(dtype)
+
+    return init
 
 
 _BY_NAME: dict[str, Callable[[], Initializer]] = {

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import jax
 
-from funcnet._checks import as_feature_shape, check_key, check_name, format_shape
+from funcnet._checks import as_feature_shape, check_key, check_name, format_shape, shapes_compatible
 
 _node_ids = itertools.count()
 
@@ -110,7 +110,7 @@ class Layer:
             tensors = [inputs]
             shape = inputs.shape
         if self.input_shape is not None and not self.takes_list:
-            if tuple(shape[1:]) != self.input_shape:
+            if not shapes_compatible(tuple(shape[1:]), self.input_shape):  # a declared None is a free size
                 raise ValueError(
                     f"{self.describe()} was declared with input_shape={format_shape(self.input_shape)} but is "
                     f"called on a tensor of shape {format_shape(shape)}."

@@ -12,6 +12,7 @@ from funcnet import activations as _activations
 from funcnet import initializers as _initializers
 from funcnet._checks import format_shape, positive_int
 from funcnet.layers._base import Layer
+from funcnet.layers._matmul import matmul
 
 
 def _as_array(layer: Layer, x) -> jax.Array:
@@ -19,8 +20,9 @@ def _as_array(layer: Layer, x) -> jax.Array:
         raise TypeError(f"{layer.describe()} takes one array, got a {type(x).__name__} of {len(x)}.")
     try:
         return jnp.asarray(x)
-    except TypeError:
-        raise TypeError(f"{layer.describe()} expects an array; got {type(x).__name__}.") from None
+    except (TypeError, ValueError):  # jnp.asarray(None) raises ValueError, strings TypeError
+        got = type(x).__name__ + (f" of dtype {x.dtype}" if hasattr(x, "dtype") else "")
+        raise TypeError(f"{layer.describe()} expects a numeric array; got {got}.") from None
 
 
 def _single_shape(layer: Layer, input_shape) -> tuple:
@@ -95,7 +97,7 @@ class Dense(Layer):
                 f"{self.describe()} has a kernel of shape {kernel.shape}, so it expects inputs of shape "
                 f"(batch, ..., {kernel.shape[0]}); got {format_shape(x.shape)}."
             )
-        y = jnp.matmul(x.astype(kernel.dtype), kernel)
+        y = matmul(x.astype(kernel.dtype), kernel)
         if self.use_bias:
             bias = params["bias"]
             y = y + bias.reshape((1,) * (y.ndim - 1) + bias.shape)  # explicit: no implicit rank promotion

@@ -25,7 +25,12 @@ class _Merge(Layer):
         if not isinstance(x, (list, tuple)):
             raise TypeError(f"{self.describe()} takes a list of arrays; got {type(x).__name__}.")
         self._check_count(len(x))
-        arrays = [jnp.asarray(a) for a in x]
+        arrays = []
+        for i, a in enumerate(x):
+            try:
+                arrays.append(jnp.asarray(a))
+            except (TypeError, ValueError):  # jnp.asarray(None) raises ValueError, strings TypeError
+                raise TypeError(f"{self.describe()}: input {i} must be a numeric array; got {type(a).__name__}.") from None
         self.compute_output_shape([a.shape for a in arrays])
         return arrays
 

@@ -83,6 +83,11 @@ class Sequential(Model):
             return self._input.input_shape
         if self._stack and self._stack[0].input_shape is not None:
             return self._stack[0].input_shape
+        if self._stack and isinstance(self._stack[0], Model):
+            # A nested model (say a Sequential block) that knows its own single input shape declares ours.
+            declared = self._stack[0]._input_signature()[2]
+            if declared is not None and len(declared) == 1:
+                return tuple(declared[0][1:])
         return None
 
     def _layer_list(self) -> list[Layer]:
