@@ -119,6 +119,25 @@ class Layer:
         node = Node(self, tensors, self.takes_list)
         return SymbolicTensor(out_shape, node)
 
+    # Attributes that only `build` reads: two layers differing in them compute the same `apply`.
+    _build_only = ("name", "input_shape", "kernel_initializer", "bias_initializer")
+
+    def structure_key(self):
+        """A hashable description of everything `apply` depends on, or None if some of it is unhashable.
+
+        Models of equal structure share compiled programs (see `funcnet.models._programs`).
+        """
+        items = []
+        for attr, value in sorted(vars(self).items()):
+            if attr in self._build_only:
+                continue
+            try:
+                hash(value)
+            except TypeError:
+                return None
+            items.append((attr, value))
+        return (type(self), tuple(items))
+
     # ----------------------------------------------------------------- helpers
     def describe(self) -> str:
         return f"{type(self).__name__}" + (f" '{self.name}'" if self.name else "")

@@ -89,6 +89,29 @@ class Model(Trainer, Layer):
     def _layer_list(self) -> list[Layer]:
         return [step.layer for step in self._traced.steps]
 
+    def structure_key(self):
+        """A hashable description of the whole computation (graph, layers, input dtypes), or None."""
+        graph = self._traced
+        slot = {s: i for i, s in enumerate([*graph.input_slots, *(step.output for step in graph.steps)])}
+        steps = []
+        for step in graph.steps:
+            layer_key = step.layer.structure_key()
+            if layer_key is None:
+                return None
+            steps.append((step.name, layer_key, tuple(slot[s] for s in step.inputs), step.is_list, str(step.input_shape)))
+        return (
+            type(self),
+            self._inputs_are_list,
+            self._outputs_are_list,
+            tuple((layer.dtype, shape) for layer, shape in zip(graph.input_layers, graph.input_shapes)),
+            tuple(steps),
+            tuple(slot[s] for s in graph.output_slots),
+        )
+
+    def frozen(self) -> "Model":
+        """A model that will always compute what this one computes now (this one: its graph is fixed)."""
+        return self
+
     def get_layer(self, name: str) -> Layer:
         """The layer whose weights are `params[name]`."""
         graph = self._graph_for(None)

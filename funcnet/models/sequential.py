@@ -5,7 +5,7 @@ from typing import Sequence
 
 from funcnet._checks import check_name, format_shape
 from funcnet.layers._base import InputLayer, Layer, SymbolicTensor
-from funcnet.models._graph import Graph, chain_graph
+from funcnet.models._graph import Graph, assign_names, chain_graph
 from funcnet.models.model import Model
 
 
@@ -70,6 +70,25 @@ class Sequential(Model):
                 self._stack.pop()
                 self._graphs.clear()
                 raise
+
+    def structure_key(self):
+        """A hashable description of the stack (layers, their names, the declared input), or None."""
+        layer_keys = []
+        for layer in self._stack:
+            key = layer.structure_key()
+            if key is None:
+                return None
+            layer_keys.append(key)
+        names = assign_names([self._input or self._default_input, *self._stack], {id(self._input or self._default_input): "input_layer"})
+        dtype = self._input.dtype if self._input is not None else None
+        return (Sequential, self._declared_shape(), dtype, tuple(zip((names[id(l)] for l in self._stack), layer_keys)))
+
+    def frozen(self) -> "Sequential":
+        """A copy that `add` and `pop` on this model do not change."""
+        copy = Sequential(name=self.name)
+        copy._input = self._input
+        copy._stack = list(self._stack)
+        return copy
 
     def pop(self) -> Layer:
         """Removes and returns the last layer."""

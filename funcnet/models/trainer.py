@@ -11,7 +11,7 @@ import math
 import numbers
 import sys
 import time
-from typing import Any, Sequence
+from typing import Any, Hashable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -21,18 +21,27 @@ from funcnet import callbacks as callbacks_module
 from funcnet import checkpoints, losses
 from funcnet import metrics as metrics_module
 from funcnet import optimizers
+from funcnet.models import _programs
 from funcnet.training import TrainState, make_evaluate, make_predict, make_train_epoch
 
 
 @dataclasses.dataclass
 class _Compiled:
-    """What `compile` fixed: the optimizer, the loss and the metrics, and the programs built from them."""
+    """What `compile` fixed: the optimizer, the loss and the metrics, and a hashable key of them."""
 
     optimizer: Any
     loss: Any
     loss_fn: Any
     metrics: tuple
-    programs: dict = dataclasses.field(default_factory=dict)
+    key: tuple
+
+
+def _setting_key(value) -> Hashable:
+    """Names key by value; objects by value where hashable, else by identity."""
+    if isinstance(value, str):
+        return ("name", value.strip().lower())
+    key = _programs.hashable(value)
+    return key if key is not None else _programs.identity_key(value)
 
 
 class _ProgressBar:
@@ -115,7 +124,10 @@ class Trainer:
         duplicates = sorted({n for n in names if names.count(n) > 1} | ({"loss"} & set(names)))
         if duplicates:
             raise ValueError(f"compile(metrics=...) gives several metrics the name(s) {duplicates}; names key the logs.")
-        self._compiled = _Compiled(tx, loss, loss_fn, resolved)
+        # An optax transformation is a pair of closures: equal only to itself.
+        tx_key = _setting_key(optimizer) if isinstance(optimizer, str) else _programs.identity_key(optimizer)
+        key = (tx_key, _setting_key(loss), tuple(_setting_key(m) for m in resolved))
+        self._compiled = _Compiled(tx, loss, loss_fn, resolved, key)
         self._opt_state = None
         self._step = 0
 
@@ -262,15 +274,16 @@ class Trainer:
             validation = None
 
         stop_on_nan = any(isinstance(cb, callbacks_module.TerminateOnNaN) for cb in callback_list)
-        # One progress sink per compile: the cached epoch program calls back into it across fits.
-        progress = compiled.programs.setdefault("progress", _ProgressBar()) if verbose == 1 else None
-        epoch_fn = self._program(
-            ("epoch", batch_size, bool(shuffle), progress is not None, stop_on_nan),
-            lambda: make_train_epoch(
-                self.apply, compiled.loss_fn, compiled.optimizer, compiled.metrics, batch_size=batch_size,
-                shuffle=bool(shuffle), progress=progress.update if progress else None, stop_on_nan=stop_on_nan,
-            ),
-        )
+        def build_epoch():
+            # The progress sink lives with the program: a cached program calls back into it on every fit.
+            sink = _ProgressBar() if verbose == 1 else None
+            program = make_train_epoch(
+                self.frozen().apply, compiled.loss_fn, compiled.optimizer, compiled.metrics, batch_size=batch_size,
+                shuffle=bool(shuffle), progress=sink.update if sink else None, stop_on_nan=stop_on_nan,
+            )
+            return program, sink
+
+        epoch_fn, progress = self._program(("epoch", batch_size, bool(shuffle), verbose == 1, stop_on_nan), build_epoch)
         x_dev, y_dev = jax.device_put(inputs), jax.device_put(labels)
         val_dev = jax.device_put(validation) if validation is not None else None
 
@@ -322,19 +335,20 @@ class Trainer:
             sample_shapes = sample_shapes[0] if len(sample_shapes) == 1 else sample_shapes
         return self.init(jax.random.key(seed), sample_shapes)
 
-    def _program(self, key, build):
-        """The compiled program for `key`, built once per `compile` and reused across epochs and calls."""
-        programs = self._compiled.programs
-        if key not in programs:
-            programs[key] = build()
-        return programs[key]
+    def _program(self, key, build, with_compile_settings: bool = True):
+        """The program for `key`, built once and shared by every model of this structure (and compile
+        settings), so later epochs, later fits and same-shaped models compile nothing."""
+        structure = self.structure_key()
+        model_key = structure if structure is not None else _programs.identity_key(self)
+        settings = self._compiled.key if with_compile_settings else ()
+        return _programs.get_or_build((model_key, settings, key), build)
 
     # ------------------------------------------------------------------ evaluate / predict
     def _evaluate_arrays(self, x, y, batch_size: int) -> dict[str, float]:
         compiled = self._compiled
         evaluate = self._program(
             ("evaluate", batch_size),
-            lambda: make_evaluate(self.apply, compiled.loss_fn, compiled.metrics, batch_size=batch_size),
+            lambda: make_evaluate(self.frozen().apply, compiled.loss_fn, compiled.metrics, batch_size=batch_size),
         )
         return callbacks_module.to_floats(evaluate(self.params, x, y), self._log_order())
 
@@ -365,14 +379,11 @@ class Trainer:
         _check_verbose(verbose, "predict")
         inputs = self._as_inputs(x, "predict")
         self._output_struct(inputs, "predict")
-        predict = self._predict_program(batch_size)
+        predict = self._program(
+            ("predict", batch_size), lambda: make_predict(self.frozen().apply, batch_size=batch_size),
+            with_compile_settings=False,
+        )
         return jax.tree.map(np.asarray, jax.device_get(predict(self.params, jax.device_put(inputs))))
-
-    def _predict_program(self, batch_size: int):
-        cache = self.__dict__.setdefault("_predict_programs", {})
-        if batch_size not in cache:
-            cache[batch_size] = make_predict(self.apply, batch_size=batch_size)
-        return cache[batch_size]
 
     def _require_params(self, where: str) -> None:
         if self.params is None:

@@ -238,3 +238,36 @@ def test_functional_model_with_two_inputs_fits():
     history = model.fit([x, extra], y, epochs=2, batch_size=16, verbose=0)
     assert len(history.history["loss"]) == 2
     assert model.predict([x, extra], verbose=0).shape == (64, 3)
+
+
+def test_a_second_model_of_the_same_structure_compiles_nothing(caplog):
+    """K-fold validation builds a fresh model per fold: each reuses the first one's programs."""
+    x, y, _ = _data()
+    first = _classifier()
+    first.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    first.fit(x, y, epochs=1, batch_size=16, validation_data=(x, y), verbose=0)
+    first.predict(x, verbose=0)
+    second = _classifier()
+    second.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    second.params = second.init(jax.random.key(1))  # init itself is eager JAX, outside fit
+    with jax.log_compiles(True), caplog.at_level(logging.WARNING, logger="jax"):
+        caplog.clear()
+        second.fit(x, y, epochs=2, batch_size=16, validation_data=(x, y), verbose=0)
+        second.predict(x, verbose=0)
+    compiles = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+    assert compiles == [], compiles
+
+
+def test_programs_are_not_shared_across_different_structures_or_a_later_add():
+    x, y, _ = _data()
+    a = _classifier(units=8)
+    a.compile(optimizer="sgd", loss="categorical_crossentropy")
+    a.fit(x, y, epochs=1, verbose=0)
+    b = _classifier(units=8)
+    b.compile(optimizer="sgd", loss="categorical_crossentropy")
+    b.fit(x, y, epochs=1, verbose=0)
+    # Growing `a` after it trained must not change what `b`'s (shared) programs compute.
+    a.pop()
+    a.add(layers.Dense(3, activation="sigmoid"))
+    np.testing.assert_allclose(b.predict(x, verbose=0), b.apply(b.params, x), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(b.predict(x, verbose=0).sum(-1), 1.0, rtol=1e-5)  # still softmax
