@@ -61,14 +61,13 @@ class _ProgressBar:
             return
         from tqdm import tqdm  # imported only when a bar is shown
 
-        self.bar = tqdm(total=steps, file=sys.stdout, unit="step", leave=True, dynamic_ncols=True,
+        self.bar = tqdm(total=steps, file=sys.stdout, unit="step", leave=True, dynamic_ncols=True, mininterval=0.2,
                         bar_format="{n_fmt}/{total_fmt} {bar} {elapsed} {rate_fmt}{postfix}")
 
     def update(self, done, loss) -> None:
         if self.bar is not None:
-            self.bar.n = int(done)
             self.bar.set_postfix_str(f"loss: {float(loss):.4f}", refresh=False)
-            self.bar.refresh()
+            self.bar.update(int(done) - self.bar.n)  # redraws at most every `mininterval` seconds
 
     def close(self, logs: dict) -> None:
         if self.bar is None:

@@ -80,9 +80,9 @@ def make_train_epoch(
         steps = idx.shape[0]
         every = _report_every(steps)
 
-        def body(carry, batch):
+        def body(i, carry):
             state, metric_states, loss_sum, seen, halted = carry
-            i, batch_idx, batch_weight = batch
+            batch_idx, batch_weight = idx[i], weight[i]
             valid = jnp.sum(batch_weight)
 
             def run(operand):
@@ -100,19 +100,23 @@ def make_train_epoch(
             else:
                 state, metric_states, total = run((state, metric_states))
                 seen = seen + valid
-            loss_sum = loss_sum + total
-            if progress is not None:
-                jax.lax.cond(
-                    ((i + 1) % every == 0) | (i + 1 == steps),
-                    lambda: jax.debug.callback(progress, i + 1, loss_sum / seen),
-                    lambda: None,
-                )
-            return (state, metric_states, loss_sum, seen, halted), None
+            return state, metric_states, loss_sum + total, seen, halted
 
         carry = (state, tuple(m.init() for m in metrics), jnp.zeros([]), jnp.zeros([]), jnp.array(False))
-        (state, metric_states, loss_sum, seen, halted), _ = jax.lax.scan(
-            body, carry, (jnp.arange(steps), idx, weight)
-        )
+        if progress is None:
+            carry = jax.lax.fori_loop(0, steps, body, carry)
+        else:
+            # Steps run in chunks, the host hears after each: no per-step branch in the loop body.
+            every = _report_every(steps)
+
+            def chunk(c, carry):
+                end = jnp.minimum((c + 1) * every, steps)
+                carry = jax.lax.fori_loop(c * every, end, body, carry)
+                jax.debug.callback(progress, end, carry[2] / jnp.maximum(carry[3], 1.0))
+                return carry
+
+            carry = jax.lax.fori_loop(0, -(-steps // every), chunk, carry)
+        state, metric_states, loss_sum, seen, halted = carry
         logs = {"loss": loss_sum / jnp.maximum(seen, 1.0)}
         logs.update({m.name: m.result(s) for m, s in zip(metrics, metric_states)})
         logs["halted"] = halted
