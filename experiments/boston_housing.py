@@ -1,0 +1,334 @@
+"""Predicting house prices (Deep Learning with Python, section 3.6): K-fold validation, all folds at once.
+
+    13 standardised features -> Dense(64, relu) -> Dense(64, relu) -> Dense(1), MSE loss, MAE metric,
+    RMSprop(1e-3), on the 404 Boston housing training samples (102 test samples).
+
+1. K-fold validation as the book does it (K=4, 100 epochs of batch 1, then each fold's validation MAE;
+   the book's notebook: mean 2.384). Batch-1 training is 4 x 100 x 303 = 121,200 steps of a tiny
+   network: one at a time it is all per-step overhead, so the four folds train side by side. Each
+   fold is a `funcnet.training` epoch (`make_train_epoch`, the program `fit` runs); `jax.vmap` runs
+   the four over fold-stacked params, optimizer states, keys and data, and a `lax.scan` over epochs
+   makes the whole K-fold run one compiled program. Fold i trains on the same 303 samples, from the
+   same initial params (`model.init(jax.random.key(seed * 4 + i))`) and in the same order as
+   `fit(..., batch_size=1, seed=seed * 4 + i)` would, which `check_against_fit` verifies.
+2. The book's 500-epoch run: the validation MAE per epoch averaged over the folds, raw and smoothed
+   (exponential moving average, factor 0.9, first 10 epochs dropped).
+3. The final model: a fresh network, 80 epochs of batch 16 on all 404 samples, test MAE (book: 2.553).
+
+Features are standardised with the training samples' mean and standard deviation only.
+
+Run:  FUNCNET_DATA_DIR=../shared/datasets python experiments/boston_housing.py --seeds 0 1 2
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import pathlib
+import sys
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from funcnet import datasets, layers, losses, metrics, models, training
+
+
+def _load_common():
+    spec = importlib.util.spec_from_file_location("_funcnet_experiments_common", pathlib.Path(__file__).with_name("_common.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+common = _load_common()
+
+BOOK_KFOLD_MAE = 2.3837935992396706  # first_edition/3.7-predicting-house-prices.ipynb, np.mean(all_scores)
+BOOK_FOLD_MAES = (2.0750808349930412, 2.117215852926273, 2.9140411863232605, 2.4288365227161068)
+BOOK_TEST_MAE = 2.5532484335057877
+
+
+class BostonData(NamedTuple):
+    x_train: np.ndarray  # float32 [404, 13], standardised
+    y_train: np.ndarray  # float32 [404, 1], k$
+    x_test: np.ndarray  # float32 [102, 13], standardised with the training statistics
+    y_test: np.ndarray  # float32 [102, 1]
+
+
+class Folds(NamedTuple):
+    """K folds stacked on a leading axis: fold i validates on samples [i*m, (i+1)*m) and trains on the rest."""
+
+    x_train: np.ndarray  # [K, n - m, 13]
+    y_train: np.ndarray  # [K, n - m, 1]
+    x_val: np.ndarray  # [K, m, 13]
+    y_val: np.ndarray  # [K, m, 1]
+
+
+def load_data(data_dir: str | None = None) -> BostonData:
+    (x_train, y_train), (x_test, y_test) = datasets.boston_housing.load_data(path=common.data_path(data_dir, "boston_housing.npz"))
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0)
+    standardise = lambda x: ((x - mean) / std).astype(np.float32)  # noqa: E731
+    return BostonData(standardise(x_train), y_train.astype(np.float32).reshape(-1, 1),
+                      standardise(x_test), y_test.astype(np.float32).reshape(-1, 1))
+
+
+def make_folds(x: np.ndarray, y: np.ndarray, k: int = 4) -> Folds:
+    """The book's split: `num_val_samples = len(x) // k`, contiguous validation slices, training on the rest."""
+    m = len(x) // k
+    parts = [(np.concatenate([x[: i * m], x[(i + 1) * m :]]), np.concatenate([y[: i * m], y[(i + 1) * m :]]),
+              x[i * m : (i + 1) * m], y[i * m : (i + 1) * m]) for i in range(k)]
+    return Folds(*(np.stack(column) for column in zip(*parts)))
+
+
+def build_model() -> models.Sequential:
+    return models.Sequential([
+        layers.Dense(64, activation="relu", input_shape=(13,)),
+        layers.Dense(64, activation="relu"),
+        layers.Dense(1),
+    ])
+
+
+def fold_seeds(seed: int, k: int = 4) -> list[int]:
+    """Fold i's seed (params, shuffling): distinct for every fold of every run seed."""
+    return [seed * k + i for i in range(k)]
+
+
+def _stack(trees):
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def initial_states(model, optimizer, seeds: list[int]) -> training.TrainState:
+    """Fold-stacked `TrainState`s, each as `fit(seed=s)` starts: params `init(key(s))`, rng `key(s)`."""
+    return _stack([training.TrainState.create(model.init(jax.random.key(s)), optimizer, rng=jax.random.key(s)) for s in seeds])
+
+
+def make_kfold_program(model, optimizer, epochs: int, batch_size: int = 1):
+    """`run(states, folds, first_epoch) -> (states, logs)`: `epochs` epochs of every fold, one compiled program.
+
+    `logs` maps `loss`, `mae`, `val_loss`, `val_mae` to `[epochs, K]` arrays (training values are the
+    epoch means, as `fit` logs them; validation values are measured after each epoch).
+    """
+    mae = metrics.get("mae")
+    epoch = training.make_train_epoch(model.apply, losses.mean_squared_error, optimizer, [mae], batch_size=batch_size)
+    evaluate = training.make_evaluate(model.apply, losses.mean_squared_error, [mae], batch_size=128)
+    epoch_all_folds = jax.vmap(epoch, in_axes=(0, 0, 0, None))
+    evaluate_all_folds = jax.vmap(evaluate)
+
+    @jax.jit
+    def run(states, folds: Folds, first_epoch):
+        def one_epoch(states, epoch_index):
+            states, logs = epoch_all_folds(states, folds.x_train, folds.y_train, epoch_index)
+            val = evaluate_all_folds(states.params, folds.x_val, folds.y_val)
+            return states, {"loss": logs["loss"], "mae": logs["mae"], "val_loss": val["loss"], "val_mae": val["mae"]}
+
+        return jax.lax.scan(one_epoch, states, first_epoch + jnp.arange(epochs))
+
+    return run
+
+
+class KFoldResult(NamedTuple):
+    history: dict  # name -> float64 [epochs, K]
+    seconds: float  # wall-clock of the training, compilation excluded
+    compile_seconds: float  # 0 when the program was compiled by an earlier call
+
+
+# Compiled K-fold programs by (epochs, batch size, rmsprop variant, K, fold sizes): compiled once per
+# process, so later seeds (and the 500-epoch run, five calls of the 100-epoch program) reuse them.
+_PROGRAMS: dict = {}
+
+
+def compiled_kfold_program(epochs: int, batch_size: int, rmsprop: str, k: int, num_train: int, num_val: int):
+    """`(program, seconds spent compiling it now)`: 0 seconds when an earlier call compiled it."""
+    key = (epochs, batch_size, rmsprop, k, num_train, num_val)
+    if key in _PROGRAMS:
+        return _PROGRAMS[key], 0.0
+    model = build_model()
+    optimizer = common.rmsprop(rmsprop)
+    states = initial_states(model, optimizer, fold_seeds(0, k))
+    shapes = ((num_train, 13), (num_train, 1), (num_val, 13), (num_val, 1))
+    folds = Folds(*(jax.ShapeDtypeStruct((k, *shape), jnp.float32) for shape in shapes))
+    with common.Timer() as timer:
+        _PROGRAMS[key] = make_kfold_program(model, optimizer, epochs, batch_size).lower(states, folds, 0).compile()
+    return _PROGRAMS[key], timer.seconds
+
+
+def kfold(data: BostonData, epochs: int = 100, seed: int = 0, k: int = 4, batch_size: int = 1,
+          rmsprop: str = "keras3") -> KFoldResult:
+    """K-fold validation with all folds trained side by side, in calls of 100 epochs where `epochs` allows."""
+    folds = jax.device_put(make_folds(data.x_train, data.y_train, k))
+    block = 100 if epochs % 100 == 0 else epochs
+    run, compile_seconds = compiled_kfold_program(block, batch_size, rmsprop, k, folds.x_train.shape[1], folds.x_val.shape[1])
+    states = initial_states(build_model(), common.rmsprop(rmsprop), fold_seeds(seed, k))
+    with common.Timer() as timer:
+        chunks = []
+        for start in range(0, epochs, block):
+            states, logs = run(states, folds, start)
+            chunks.append(logs)
+        history = {key: np.concatenate([np.asarray(c[key], np.float64) for c in chunks]) for key in chunks[0]}
+    return KFoldResult(history, timer.seconds, compile_seconds)
+
+
+def check_against_fit(data: BostonData, epochs: int = 3, seed: int = 0, fold: int = 1, k: int = 4):
+    """Trains fold `fold` alone with `fit` (batch 1, `seed=fold_seeds(seed)[fold]`, validation on the fold)
+    and compares it with the vmapped K-fold run over `epochs` epochs.
+
+    Returns `(largest relative difference over loss, mae, val_loss and val_mae, fit's history,
+    the vmapped run's history)`.
+    """
+    folds = make_folds(data.x_train, data.y_train, k)
+    model = build_model()
+    model.compile(optimizer="rmsprop", loss="mse", metrics=["mae"])
+    history = model.fit(folds.x_train[fold], folds.y_train[fold], epochs=epochs, batch_size=1, verbose=0,
+                        validation_data=(folds.x_val[fold], folds.y_val[fold]), seed=fold_seeds(seed, k)[fold]).history
+    vmapped = kfold(data, epochs=epochs, seed=seed, k=k).history
+    worst = 0.0
+    for key in ("loss", "mae", "val_loss", "val_mae"):
+        alone = np.asarray(history[key], np.float64)
+        together = vmapped[key][:, fold]
+        worst = max(worst, float(np.max(np.abs(alone - together) / np.abs(alone))))
+    return worst, history, vmapped
+
+
+def final_model(data: BostonData, epochs: int = 80, batch_size: int = 16, seed: int = 0, rmsprop: str = "keras3"):
+    """A fresh network trained on all 404 samples; returns (test MAE, history, seconds)."""
+    model = build_model()
+    model.compile(optimizer=common.compile_optimizer(rmsprop), loss="mse", metrics=["mae"])
+    with common.Timer() as timer:
+        history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, verbose=0, seed=seed)
+        _, test_mae = model.evaluate(data.x_test, data.y_test, verbose=0)
+    return float(test_mae), history.history, timer.seconds
+
+
+def smooth_curve(points, factor: float = 0.9) -> np.ndarray:
+    """The book's exponential moving average: s_0 = p_0, s_t = factor * s_{t-1} + (1 - factor) * p_t."""
+    smoothed = []
+    for point in points:
+        smoothed.append(smoothed[-1] * factor + point * (1 - factor) if smoothed else point)
+    return np.asarray(smoothed)
+
+
+def plot_kfold(runs: list[dict], path, title: str) -> str:
+    """Training MAE (dots) and validation MAE (line) per epoch, averaged over the folds, for each seed."""
+    per_seed = [{key: value.mean(axis=1) for key, value in run.items()} for run in runs]
+    figure = common.agg_figure(figsize=(12, 4.6), layout="constrained")
+    ax_loss, ax_mae = figure.subplots(1, 2)
+    common.plot_train_val(ax_loss, per_seed, "loss", "loss (MSE)")
+    ax_loss.set_yscale("log")
+    ax_loss.set_title("Training and validation loss, mean of the 4 folds", fontsize=11)
+    common.plot_train_val(ax_mae, per_seed, "mae", "MAE (k$)")
+    ax_mae.axhline(BOOK_KFOLD_MAE, color=common.BOOK_COLOR, linestyle="--", linewidth=1.5,
+                   label=f"book: mean validation MAE after 100 epochs ({BOOK_KFOLD_MAE:.3f})")
+    ax_mae.set_ylim(1.0, 5.0)
+    common.ordered_legend(ax_mae)
+    ax_mae.set_title("Training and validation MAE, mean of the 4 folds", fontsize=11)
+    figure.suptitle(title, fontsize=12)
+    figure.savefig(path, dpi=100)
+    return os.fspath(path)
+
+
+def plot_long_run(histories: list[dict], path, title: str) -> str:
+    """The book's figures 3.9 and 3.10: validation MAE per epoch (mean of the folds), then smoothed
+    without the first 10 epochs. Several seeds: their mean, and their range as a band.
+
+    Unlike the book's figure 3.10, whose x axis restarts at 1 after dropping 10 epochs, the smoothed
+    curve is drawn at its true epochs (11 onwards)."""
+    average = np.stack([h["val_mae"].mean(axis=1) for h in histories])  # [seeds, epochs]
+    smoothed = np.stack([smooth_curve(a[10:]) for a in average])
+    epochs = np.arange(1, average.shape[1] + 1)
+    figure = common.agg_figure(figsize=(12, 4.4), layout="constrained")
+    ax_raw, ax_smooth = figure.subplots(1, 2)
+    what = f" (mean of {len(histories)} seeds)" if len(histories) > 1 else ""
+    for ax, values, x in ((ax_raw, average, epochs), (ax_smooth, smoothed, epochs[10:])):
+        ax.plot(x, values.mean(0), color=common.FUNCNET_COLOR, linewidth=1.2 if ax is ax_raw else 1.8,
+                label=f"validation MAE{what}")
+        if len(histories) > 1:
+            ax.fill_between(x, values.min(0), values.max(0), color=common.FUNCNET_COLOR, alpha=0.18, linewidth=0,
+                            label="range over seeds")
+    best = int(np.argmin(smoothed.mean(0)))
+    ax_smooth.plot([best + 11], [smoothed.mean(0)[best]], "o", color="tab:red",
+                   label=f"minimum {smoothed.mean(0)[best]:.3f} at epoch {best + 11}")
+    ax_raw.set_title("Validation MAE by epoch, mean of the 4 folds", fontsize=11)
+    ax_smooth.set_title("Smoothed (factor 0.9), first 10 epochs dropped", fontsize=11)
+    for ax in (ax_raw, ax_smooth):
+        ax.set_xlabel("Epochs")
+        ax.set_ylabel("Validation MAE (k$)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=9)
+    ax_raw.set_ylim(min(1.5, float(average.min()) - 0.1), 5.0)
+    figure.suptitle(title, fontsize=12)
+    figure.savefig(path, dpi=100)
+    return os.fspath(path)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = common.parser(__doc__.splitlines()[0], epochs=100)
+    p.add_argument("--long-epochs", type=int, default=500, help="epochs of the smoothed-curve run (0: skip it)")
+    p.add_argument("--long-seeds", type=int, default=None, help="how many of the seeds run the long run (default all)")
+    p.add_argument("--final-epochs", type=int, default=80)
+    p.add_argument("--no-check", action="store_true", help="skip the vmapped-versus-fit check")
+    common.add_rmsprop_option(p)
+    args = p.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    seeds = common.seeds_of(args)
+    data = load_data(args.data_dir)
+    print(f"Boston housing: {len(data.x_train)} training, {len(data.x_test)} test samples; seeds {seeds}; "
+          f"rmsprop {args.rmsprop}; devices {jax.devices()}", flush=True)
+
+    worst = None
+    if not args.no_check:
+        worst = check_against_fit(data, epochs=2, seed=seeds[0])[0]
+        print(f"vmapped folds vs fit on fold 1 alone, 2 epochs: largest relative difference {worst:.2e}", flush=True)
+
+    runs, fold_maes, seconds, compile_seconds = [], [], [], 0.0
+    for seed in seeds:
+        result = kfold(data, epochs=args.epochs, seed=seed, rmsprop=args.rmsprop)
+        compile_seconds += result.compile_seconds
+        runs.append(result.history)
+        fold_maes.append(result.history["val_mae"][-1])
+        seconds.append(result.seconds)
+        print(f"seed {seed}: {args.epochs} epochs x 4 folds, batch 1: validation MAE per fold "
+              f"{np.round(fold_maes[-1], 3).tolist()}, mean {fold_maes[-1].mean():.3f}  "
+              f"(training {result.seconds:.2f}s, compiling {result.compile_seconds:.1f}s)", flush=True)
+    kfold_png = plot_kfold(runs, os.path.join(args.out, "boston_kfold.png"),
+                           f"Boston housing, 4-fold validation, {args.epochs} epochs of batch 1 "
+                           f"({len(seeds)} seed{'s' * (len(seeds) > 1)}; band: range over seeds)")
+
+    long_runs, long_minima, long_seconds = [], [], []
+    if args.long_epochs:
+        for seed in seeds[: args.long_seeds]:
+            result = kfold(data, epochs=args.long_epochs, seed=seed, rmsprop=args.rmsprop)
+            smoothed = smooth_curve(result.history["val_mae"].mean(axis=1)[10:])
+            long_runs.append(result.history)
+            long_minima.append((int(np.argmin(smoothed)) + 11, float(smoothed.min())))
+            long_seconds.append(result.seconds)
+            print(f"seed {seed}: {args.long_epochs} epochs x 4 folds: smoothed validation MAE minimum "
+                  f"{smoothed.min():.3f} at epoch {long_minima[-1][0]} (training {result.seconds:.2f}s, "
+                  f"compiling {result.compile_seconds:.1f}s)", flush=True)
+        n = len(long_runs)
+        long_png = plot_long_run(long_runs, os.path.join(args.out, "boston_validation_mae.png"),
+                                 f"Boston housing, 4-fold validation, {args.long_epochs} epochs of batch 1 "
+                                 f"({n} seed{'s' * (n > 1)})")
+
+    test_maes, final_seconds = [], []
+    for seed in seeds:
+        test_mae, _, secs = final_model(data, epochs=args.final_epochs, seed=seed, rmsprop=args.rmsprop)
+        test_maes.append(test_mae)
+        final_seconds.append(secs)
+        print(f"seed {seed}: final model, {args.final_epochs} epochs of batch 16 on all 404: test MAE {test_mae:.3f} ({secs:.1f}s)")
+
+    figures = [kfold_png] + ([long_png] if args.long_epochs else [])
+    print("figures:", ", ".join(figures))
+    long_text = (f" | {args.long_epochs}-epoch smoothed minimum " +
+                 ", ".join(f"{v:.3f} at epoch {e}" for e, v in long_minima) +
+                 f" (training {common.format_values(long_seconds, 2)}s)") if long_minima else ""
+    print(f"results: k-fold mean validation MAE {common.format_values([m.mean() for m in fold_maes], 3)} "
+          f"(book {BOOK_KFOLD_MAE:.3f}), {args.epochs} epochs x 4 folds of batch 1: training "
+          f"{common.format_values(seconds, 2)}s, compiling {compile_seconds:.1f}s once{long_text} | final test MAE {common.format_values(test_maes, 3)} "
+          f"(book {BOOK_TEST_MAE:.3f})")
+    return {"kfold": runs, "kfold_seconds": seconds, "long": long_runs, "test_maes": test_maes,
+            "vmap_vs_fit": worst, "figures": figures}
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,144 @@
+"""The book's experiments on real data (experiments/{mnist,imdb,reuters,boston_housing,sgd_variants}.py):
+each script's command line runs on small settings, learns, prints its results line and writes its
+figures; Boston's vmapped K-fold training is the same as training one fold alone with `fit`."""
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"book_experiment_{name}", EXPERIMENTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def boston():
+    return _load("boston_housing")
+
+
+def _assert_figures(out, figures, names):
+    assert sorted(pathlib.Path(f).name for f in figures) == sorted(names)
+    for name in names:
+        path = out / name
+        assert path.read_bytes()[:8] == PNG_MAGIC, path
+        assert path.stat().st_size > 20_000, path  # a drawn figure, not an empty canvas
+
+
+def _falls(values):
+    return all(np.isfinite(values)) and values[-1] < values[0]
+
+
+@pytest.mark.data
+def test_mnist_learns_and_draws_its_curves(data_dir, tmp_path, capsys):
+    script = _load("mnist")
+    result = script.main(["--epochs", "2", "--train-samples", "2000", "--test-samples", "1000",
+                          "--out", str(tmp_path), "--data-dir", data_dir])
+    (run,) = result["runs"]
+    history = run.history
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(history["loss"]) == 2 and _falls(history["loss"]) and _falls(history["val_loss"])
+    assert run.test_accuracy > 0.8  # chance: 0.1
+    assert run.test_accuracy == pytest.approx(history["val_accuracy"][-1])  # validation data = the test set
+    _assert_figures(tmp_path, result["figures"], ["mnist.png"])
+    assert "results: test accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.data
+def test_imdb_learns_and_draws_its_curves(data_dir, tmp_path, capsys):
+    script = _load("imdb")
+    result = script.main(["--epochs", "3", "--final-epochs", "2", "--num-val", "1000", "--train-samples", "4000",
+                          "--test-samples", "1000", "--out", str(tmp_path), "--data-dir", data_dir])
+    (curves,), (final,) = result["curves"], result["finals"]
+    assert (curves.num_train, curves.num_val) == (3000, 1000)
+    assert _falls(curves.history["loss"]) and curves.history["accuracy"][-1] > 0.8
+    assert max(curves.history["val_accuracy"]) > 0.7  # chance: 0.5
+    assert _falls(final.history["loss"]) and final.test_accuracy > 0.7
+    _assert_figures(tmp_path, result["figures"], ["imdb.png"])
+    assert "results: test accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.data
+def test_reuters_one_hot_and_sparse_labels_agree_and_the_bottleneck_trains(data_dir, tmp_path, capsys):
+    script = _load("reuters")
+    # Test set as large as the validation set: one compiled evaluation serves both.
+    result = script.main(["--epochs", "3", "--final-epochs", "3", "--bottleneck-epochs", "2", "--num-val", "500",
+                          "--train-samples", "2500", "--test-samples", "500", "--out", str(tmp_path),
+                          "--data-dir", data_dir])
+    (curves,), (one_hot,), (sparse,), (narrow,) = (result[k] for k in ("curves", "finals", "finals_sparse", "bottlenecks"))
+    assert _falls(curves.history["loss"]) and _falls(curves.history["val_loss"])
+    assert one_hot.test_accuracy > 0.5  # the most frequent topic is ~35% of the newswires
+    # Same params, same order, the same function of the probabilities: equal up to float rounding.
+    assert result["differences"][0] < 1e-5
+    assert sparse.test_accuracy == pytest.approx(one_hot.test_accuracy, abs=1e-6)
+    np.testing.assert_allclose(sparse.history["loss"], one_hot.history["loss"], rtol=1e-5)
+    assert _falls(narrow.history["loss"])
+    _assert_figures(tmp_path, result["figures"], ["reuters.png", "reuters_bottleneck.png"])
+    assert "largest one-hot/sparse difference" in capsys.readouterr().out
+
+
+@pytest.mark.data
+def test_boston_vmapped_folds_train_as_fit_trains_one_fold(boston, data_dir):
+    data = boston.load_data(data_dir)
+    # Standardised with the training samples' statistics only.
+    np.testing.assert_allclose(data.x_train.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(data.x_train.std(axis=0), 1.0, atol=1e-5)
+    assert np.abs(data.x_test.mean(axis=0)).max() > 1e-3
+
+    worst, fit_history, vmapped = boston.check_against_fit(data, epochs=2, seed=0, fold=1)
+    assert worst < 1e-4, worst
+    assert {key: value.shape for key, value in vmapped.items()} == {k: (2, 4) for k in ("loss", "mae", "val_loss", "val_mae")}
+    np.testing.assert_allclose(vmapped["val_mae"][:, 1], fit_history["val_mae"], rtol=1e-4)
+    # The folds differ (own validation slice, own initial params and order) and all learn.
+    assert len(set(np.round(vmapped["val_mae"][-1], 4))) == 4
+    assert np.all(vmapped["loss"][1] < vmapped["loss"][0])
+
+
+def test_boston_folds_and_smoothing_are_the_books(boston):
+    x = np.arange(404 * 13, dtype=np.float32).reshape(404, 13)
+    y = np.arange(404, dtype=np.float32).reshape(404, 1)
+    folds = boston.make_folds(x, y, k=4)
+    assert folds.x_train.shape == (4, 303, 13) and folds.x_val.shape == (4, 101, 13)
+    np.testing.assert_array_equal(folds.y_val[2, :, 0], np.arange(202, 303))
+    np.testing.assert_array_equal(folds.y_train[2, :, 0], np.concatenate([np.arange(202), np.arange(303, 404)]))
+    np.testing.assert_allclose(boston.smooth_curve([1.0, 2.0, 4.0]), [1.0, 1.1, 1.39])
+    assert boston.fold_seeds(2) == [8, 9, 10, 11]
+
+
+@pytest.mark.data
+def test_boston_script_trains_and_draws(boston, data_dir, tmp_path, capsys):
+    # 2 epochs: the program the check above compiled (one per process and shape), reused.
+    result = boston.main(["--epochs", "2", "--long-epochs", "12", "--final-epochs", "5", "--no-check",
+                          "--out", str(tmp_path), "--data-dir", data_dir])
+    (history,) = result["kfold"]
+    assert history["val_mae"].shape == (2, 4)
+    (long_history,) = result["long"]
+    assert long_history["val_mae"].shape == (12, 4)
+    assert np.all(long_history["val_mae"][-1] < long_history["val_mae"][0])
+    assert np.all(long_history["val_mae"][-1] < 6.0)  # the targets' spread is ~9.2 k$
+    assert result["test_maes"][0] < 6.0
+    _assert_figures(tmp_path, result["figures"], ["boston_kfold.png", "boston_validation_mae.png"])
+    assert "results: k-fold mean validation MAE" in capsys.readouterr().out
+
+
+@pytest.mark.data
+def test_sgd_variants_all_descend_and_draw(data_dir, tmp_path, capsys):
+    script = _load("sgd_variants")
+    result = script.main(["--epochs", "1", "--train-samples", "1000", "--out", str(tmp_path), "--data-dir", data_dir])
+    (curves,) = result["curves"]
+    assert [c.name.split(" (")[0] for c in curves] == ["true SGD", "mini-batch SGD", "batch gradient descent"]
+    for curve in curves:
+        assert curve.epochs[0] == 0 and curve.seconds[0] == 0
+        assert np.all(np.diff(curve.seconds) >= 0)
+        assert np.isfinite(curve.loss).all() and curve.loss[-1] < curve.loss[0], (curve.name, curve.loss)
+    true_sgd, mini_batch, full_batch = curves
+    assert true_sgd.epochs[-1] == pytest.approx(0.2) and len(full_batch.loss) == 3  # 2 steps + the start
+    assert true_sgd.loss[-1] < full_batch.loss[-1]  # 200 steps beat 2
+    _assert_figures(tmp_path, result["figures"], ["sgd_variants.png"])
+    assert "results: true SGD" in capsys.readouterr().out
