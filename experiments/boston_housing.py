@@ -21,7 +21,6 @@ Run:  FUNCNET_DATA_DIR=../shared/datasets python experiments/boston_housing.py -
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import pathlib
 import sys
@@ -34,14 +33,8 @@ import numpy as np
 from funcnet import datasets, layers, losses, metrics, models, training
 
 
-def _load_common():
-    spec = importlib.util.spec_from_file_location("_funcnet_experiments_common", pathlib.Path(__file__).with_name("_common.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-common = _load_common()
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the experiments' shared helpers
+import _common as common  # noqa: E402
 
 BOOK_KFOLD_MAE = 2.3837935992396706  # first_edition/3.7-predicting-house-prices.ipynb, np.mean(all_scores)
 BOOK_FOLD_MAES = (2.0750808349930412, 2.117215852926273, 2.9140411863232605, 2.4288365227161068)

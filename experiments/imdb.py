@@ -11,7 +11,6 @@ Run:  FUNCNET_DATA_DIR=../shared/datasets python experiments/imdb.py --seeds 0 1
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import pathlib
 import sys
@@ -23,14 +22,8 @@ import numpy as np
 from funcnet import datasets, layers, models, utils
 
 
-def _load_common():
-    spec = importlib.util.spec_from_file_location("_funcnet_experiments_common", pathlib.Path(__file__).with_name("_common.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-common = _load_common()
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the experiments' shared helpers
+import _common as common  # noqa: E402
 
 BOOK_TEST_ACCURACY = 0.88496  # first_edition/3.5-classifying-movie-reviews.ipynb: results [0.2918, 0.88496]
 # The same notebook (Keras 2.0.8): the log of the 20-epoch run against the 10,000 held-out reviews.

@@ -12,7 +12,6 @@ Run:  FUNCNET_DATA_DIR=../shared/datasets python experiments/mnist.py --seeds 0 
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import pathlib
 import sys
@@ -24,14 +23,8 @@ import numpy as np
 from funcnet import datasets, layers, models, utils
 
 
-def _load_common():
-    spec = importlib.util.spec_from_file_location("_funcnet_experiments_common", pathlib.Path(__file__).with_name("_common.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-common = _load_common()
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the experiments' shared helpers
+import _common as common  # noqa: E402
 
 BOOK_TEST_ACCURACY = 0.9777
 # first_edition/2.1-a-first-look-at-a-neural-network.ipynb (Keras 2.0.8): the training log of network.fit.

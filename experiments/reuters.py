@@ -20,7 +20,6 @@ Run:  FUNCNET_DATA_DIR=../shared/datasets python experiments/reuters.py --seeds 
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import pathlib
 import sys
@@ -32,14 +31,8 @@ import numpy as np
 from funcnet import datasets, layers, models, utils
 
 
-def _load_common():
-    spec = importlib.util.spec_from_file_location("_funcnet_experiments_common", pathlib.Path(__file__).with_name("_common.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-common = _load_common()
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the experiments' shared helpers
+import _common as common  # noqa: E402
 
 # first_edition/3.6-classifying-newswires.ipynb (Keras 2.0.8).
 BOOK_TEST_ACCURACY = 0.77693677651807869  # results after 8 epochs
