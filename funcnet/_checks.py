@@ -5,6 +5,7 @@ import numbers
 from typing import Any, Sequence
 
 import jax
+import jax.numpy
 import numpy as np
 
 Shape = tuple  # a tuple of ints, with None for an unknown size (the batch axis)
@@ -66,6 +67,16 @@ def check_key(key: Any, where: str) -> jax.Array:
         else f"{where} needs a single PRNG key such as jax.random.key(0); got an array of shape "
         f"{key.shape} and dtype {key.dtype}."
     )
+
+
+def as_array(value: Any, what: str) -> jax.Array:
+    """`jnp.asarray(value)`, or a TypeError naming `what` (jnp.asarray raises ValueError for None and
+    TypeError for strings, neither naming the argument)."""
+    try:
+        return jax.numpy.asarray(value)
+    except (TypeError, ValueError):
+        got = type(value).__name__ + (f" of dtype {value.dtype}" if hasattr(value, "dtype") else "")
+        raise TypeError(f"{what} must be a numeric array; got {got}.") from None
 
 
 def shapes_compatible(actual: Sequence[int | None], expected: Sequence[int | None]) -> bool:

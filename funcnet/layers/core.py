@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from funcnet import activations as _activations
 from funcnet import initializers as _initializers
-from funcnet._checks import format_shape, positive_int
+from funcnet._checks import as_array, format_shape, positive_int
 from funcnet.layers._base import Layer
 from funcnet.layers._matmul import matmul
 
@@ -18,11 +18,7 @@ from funcnet.layers._matmul import matmul
 def _as_array(layer: Layer, x) -> jax.Array:
     if isinstance(x, (list, tuple)):
         raise TypeError(f"{layer.describe()} takes one array, got a {type(x).__name__} of {len(x)}.")
-    try:
-        return jnp.asarray(x)
-    except (TypeError, ValueError):  # jnp.asarray(None) raises ValueError, strings TypeError
-        got = type(x).__name__ + (f" of dtype {x.dtype}" if hasattr(x, "dtype") else "")
-        raise TypeError(f"{layer.describe()} expects a numeric array; got {got}.") from None
+    return as_array(x, f"the input of {layer.describe()}")
 
 
 def _single_shape(layer: Layer, input_shape) -> tuple:

@@ -7,7 +7,7 @@ import numbers
 
 import jax.numpy as jnp
 
-from funcnet._checks import format_shape
+from funcnet._checks import as_array, format_shape
 from funcnet.layers._base import Layer
 
 
@@ -25,12 +25,7 @@ class _Merge(Layer):
         if not isinstance(x, (list, tuple)):
             raise TypeError(f"{self.describe()} takes a list of arrays; got {type(x).__name__}.")
         self._check_count(len(x))
-        arrays = []
-        for i, a in enumerate(x):
-            try:
-                arrays.append(jnp.asarray(a))
-            except (TypeError, ValueError):  # jnp.asarray(None) raises ValueError, strings TypeError
-                raise TypeError(f"{self.describe()}: input {i} must be a numeric array; got {type(a).__name__}.") from None
+        arrays = [as_array(a, f"{self.describe()}: input {i}") for i, a in enumerate(x)]
         self.compute_output_shape([a.shape for a in arrays])
         return arrays
 

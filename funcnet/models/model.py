@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from funcnet._checks import as_feature_shape, check_key, format_shape, shapes_compatible
+from funcnet._checks import as_array, as_feature_shape, check_key, format_shape, shapes_compatible
 from funcnet.layers._base import InputLayer, Layer, SymbolicTensor
 from funcnet.models import _summary
 from funcnet.models._graph import Graph, init_graph, run_graph, traced_graph
@@ -283,11 +283,7 @@ def _as_input_array(value, layer: InputLayer, name: str, where: str) -> jax.Arra
             f"{where}.apply got a symbolic tensor for input '{name}'; to use a model as a layer of the "
             "functional API, call it directly: model(tensor)."
         )
-    try:
-        array = jnp.asarray(value)
-    except (TypeError, ValueError):  # jnp.asarray(None) raises ValueError, strings TypeError
-        got = type(value).__name__ + (f" of dtype {value.dtype}" if hasattr(value, "dtype") else "")
-        raise TypeError(f"{where}: input '{name}' must be a numeric array; got {got}.") from None
+    array = as_array(value, f"{where}: input '{name}'")
     if not (jnp.issubdtype(array.dtype, jnp.number) or array.dtype == jnp.bool_):
         raise TypeError(f"{where}: input '{name}' must be numeric; got dtype {array.dtype}.")
     if array.ndim == 0:
