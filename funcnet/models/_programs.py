@@ -44,6 +44,35 @@ def hashable(value) -> Hashable | None:
     return value
 
 
+def value_key(obj, _depth: int = 0) -> Hashable | None:
+    """A key equal for objects that compute the same thing, or None where that cannot be told.
+
+    Plain values key by themselves. A closure (an optax transformation's `init` and `update`, a
+    schedule) keys by its code and the keys of the values it closed over, so two
+    `optimizers.rmsprop(1e-3)` made separately share a key, and `rmsprop(2e-3)` does not. Anything
+    holding an unhashable value (a list, an array) gives None.
+    """
+    if _depth > 20:
+        return None
+    if isinstance(obj, (str, bytes, int, float, complex, bool, type(None))):
+        return (type(obj), obj)
+    if isinstance(obj, tuple):
+        keys = tuple(value_key(item, _depth + 1) for item in obj)
+        return None if any(k is None for k in keys) else (type(obj), keys)
+    code = getattr(obj, "__code__", None)
+    if code is not None:
+        try:
+            contents = [cell.cell_contents for cell in (obj.__closure__ or ())]
+        except ValueError:  # a cell not yet filled (a closure over a later assignment)
+            return None
+        cells = tuple(value_key(content, _depth + 1) for content in contents)
+        defaults = value_key(tuple(obj.__defaults__ or ()), _depth + 1)
+        if defaults is None or any(k is None for k in cells):
+            return None
+        return ("function", code, cells, defaults)
+    return hashable(obj)
+
+
 def identity_key(obj) -> tuple:
     """A key for an object compared by identity; it holds the object, so the id is never reused."""
     return ("id", id(obj), _Keep(obj))

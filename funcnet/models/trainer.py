@@ -123,8 +123,10 @@ class Trainer:
         duplicates = sorted({n for n in names if names.count(n) > 1} | ({"loss"} & set(names)))
         if duplicates:
             raise ValueError(f"compile(metrics=...) gives several metrics the name(s) {duplicates}; names key the logs.")
-        # An optax transformation is a pair of closures: equal only to itself.
-        tx_key = _setting_key(optimizer) if isinstance(optimizer, str) else _programs.identity_key(optimizer)
+        # An optax transformation is a pair of closures: keyed by their code and captured values.
+        tx_key = _setting_key(optimizer) if isinstance(optimizer, str) else (
+            _programs.value_key(optimizer) or _programs.identity_key(optimizer)
+        )
         key = (tx_key, _setting_key(loss), tuple(_setting_key(m) for m in resolved))
         self._compiled = _Compiled(tx, loss, loss_fn, resolved, key)
         self._opt_state = None

@@ -271,3 +271,22 @@ def test_programs_are_not_shared_across_different_structures_or_a_later_add():
     a.add(layers.Dense(3, activation="sigmoid"))
     np.testing.assert_allclose(b.predict(x, verbose=0), b.apply(b.params, x), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(b.predict(x, verbose=0).sum(-1), 1.0, rtol=1e-5)  # still softmax
+
+
+def test_optimizer_objects_with_equal_hyper_parameters_share_programs(caplog):
+    """`compile(optimizer=optimizers.rmsprop(1e-3))` in every fold compiles once; another rate compiles anew."""
+    x, y, _ = _data()
+    first = _classifier()
+    first.compile(optimizer=optimizers.rmsprop(1e-3), loss="categorical_crossentropy")
+    first.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    second, third = _classifier(), _classifier()
+    second.compile(optimizer=optimizers.rmsprop(1e-3), loss="categorical_crossentropy")
+    third.compile(optimizer=optimizers.rmsprop(2e-3), loss="categorical_crossentropy")
+    for model in (second, third):
+        model.params = model.init(jax.random.key(1))
+    with jax.log_compiles(True), caplog.at_level(logging.WARNING, logger="jax"):
+        caplog.clear()
+        second.fit(x, y, epochs=1, batch_size=16, verbose=0)
+        assert [r for r in caplog.records if "Compiling" in r.getMessage()] == []
+        third.fit(x, y, epochs=1, batch_size=16, verbose=0)
+        assert [r for r in caplog.records if "Compiling" in r.getMessage()] != []
