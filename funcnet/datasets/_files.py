@@ -412,7 +412,16 @@ def locate(name: str, path: str | os.PathLike | None = None, *, verbose: bool | 
         if candidate.is_file():
             return candidate, _read(spec, candidate, where=str(candidate))
     target = cache_dir() / relative
-    return target, _download(spec, target, str(relative), folders, verbose)
+    try:
+        return target, _download(spec, target, str(relative), folders, verbose)
+    except FileNotFoundError as err:
+        if not relative.is_absolute() and relative.is_file():
+            raise FileNotFoundError(
+                f"{err}\nNote: {str(relative)!r} exists relative to the current folder, but a relative path is "
+                f"looked up inside the folders above, as keras.datasets does; pass the absolute path "
+                f"{str(relative.resolve())!r} instead."
+            ) from None
+        raise
 
 
 def load(name: str, path: str | os.PathLike | None = None, *, verbose: bool | None = None) -> Any:
