@@ -60,13 +60,10 @@ def check_key(key: Any, where: str) -> jax.Array:
             return key
         if key.dtype == np.uint32 and key.shape == (2,):
             return key
-    raise TypeError(
-        f"{where} needs a single PRNG key such as jax.random.key(0); got "
-        f"{type(key).__name__}{' of shape ' + str(key.shape) if hasattr(key, 'shape') else ''} {key!r}."
-        if not isinstance(key, (jax.Array, np.ndarray))
-        else f"{where} needs a single PRNG key such as jax.random.key(0); got an array of shape "
-        f"{key.shape} and dtype {key.dtype}."
-    )
+        got = f"an array of shape {key.shape} and dtype {key.dtype}"
+    else:
+        got = f"{type(key).__name__} {key!r}"
+    raise TypeError(f"{where} needs a single PRNG key such as jax.random.key(0); got {got}.")
 
 
 def as_array(value: Any, what: str) -> jax.Array:

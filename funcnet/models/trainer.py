@@ -160,7 +160,6 @@ class Trainer:
 
     def _output_struct(self, x, what: str):
         """The model's output shape for `x`, by tracing (no compile); raises on inputs that do not fit."""
-        leaf = x[0] if isinstance(x, list) else x
         sample = jax.tree.map(lambda a: jax.ShapeDtypeStruct((2, *a.shape[1:]), a.dtype), x)
         params = self.params if self.params is not None else self._expected_params(
             self._graph_for([tuple(a.shape[1:]) for a in (x if isinstance(x, list) else [x])])
@@ -174,7 +173,6 @@ class Trainer:
                 f"{what}: fit/evaluate train single-output models; this one has {len(out)} outputs. Write the loop "
                 "with funcnet.training for several outputs."
             )
-        del leaf
         return out
 
     def _as_labels(self, y, n: int, out, what: str) -> np.ndarray:
@@ -292,11 +290,10 @@ class Trainer:
             self._opt_state = compiled.optimizer.init(self.params)
         state = TrainState(self.params, self._opt_state, jnp.asarray(self._step, jnp.int32), jax.random.key(seed))
         history = callbacks_module.History()
-        cb = callbacks_module.CallbackList(
-            [history, *callback_list], self,
-            {"epochs": epochs, "steps": math.ceil(len(labels) / batch_size), "verbose": verbose},
-        )
         steps = math.ceil(len(labels) / batch_size)
+        cb = callbacks_module.CallbackList(
+            [history, *callback_list], self, {"epochs": epochs, "steps": steps, "verbose": verbose}
+        )
         self.stop_training = False
         cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
