@@ -1,19 +1,28 @@
 """funcnet: deep learning the JAX way.
 
-Models are pure functions over parameter pytrees::
+Models are pure functions over parameter pytrees:
 
-    params = model.init(jax.random.key(0))
-    y = model.apply(params, x)
+    >>> import jax, jax.numpy as jnp
+    >>> from funcnet import layers, models
+    >>> model = models.Sequential([layers.Dense(10, activation="softmax", input_shape=(784,))])
+    >>> params = model.init(jax.random.key(0))
+    >>> jax.tree.map(jnp.shape, params)
+    {'dense': {'bias': (10,), 'kernel': (784, 10)}}
+    >>> y = model.apply(params, jnp.zeros((2, 784)))
+    >>> y.shape
+    (2, 10)
 """
 from funcnet import (
     activations,
     callbacks,
     checkpoints,
     datasets,
+    distribution,
     initializers,
     layers,
     losses,
     metrics,
+    mixed_precision,
     models,
     optimizers,
     training,
@@ -27,10 +36,12 @@ __all__ = [
     "callbacks",
     "checkpoints",
     "datasets",
+    "distribution",
     "initializers",
     "layers",
     "losses",
     "metrics",
+    "mixed_precision",
     "models",
     "optimizers",
     "training",

@@ -21,6 +21,8 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
+from funcnet.distribution import host_array
+
 FORMAT = "funcnet-checkpoint-1"
 _HEADER = "__header__"
 
@@ -49,7 +51,7 @@ def flatten(tree) -> dict[str, np.ndarray]:
             continue
         if _is_prng_key(leaf):
             leaf = jax.random.key_data(leaf)
-        out[_path_key(path)] = np.asarray(jax.device_get(leaf))
+        out[_path_key(path)] = host_array(leaf)
     return out
 
 
@@ -61,14 +63,29 @@ def _is_extension_dtype(dtype: np.dtype) -> bool:
 def save(path: str | os.PathLike, trees: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> None:
     """Writes `trees` (name -> pytree) and JSON-able `metadata` to `path`, atomically.
 
-    The file name is used verbatim (no suffix is added).
+    The file name is used verbatim (no suffix is added). In a multi-process run every process calls
+    it (arrays split across processes are gathered), process 0 alone writes, and all return once the
+    file is complete, so any process may read it next. The file does not record the device layout:
+    any number of processes and devices can load it.
     """
     path = os.fspath(path)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        arrays = {name: flatten(tree) for name, tree in trees.items()}  # collective: every process joins
+        if jax.process_index() == 0:
+            _write(path, arrays, metadata)
+        multihost_utils.sync_global_devices(f"funcnet.checkpoints.save:{os.path.abspath(path)}")
+        return
+    _write(path, {name: flatten(tree) for name, tree in trees.items()}, metadata)
+
+
+def _write(path: str, flat_trees: Mapping[str, dict], metadata) -> None:
     arrays, extension_dtypes = {}, {}
-    for name, tree in trees.items():
+    for name, flat in flat_trees.items():
         if "/" in name or name == _HEADER:
             raise ValueError(f"checkpoint entry names must not contain '/' or be {_HEADER!r}; got {name!r}.")
-        for key, value in flatten(tree).items():
+        for key, value in flat.items():
             full = f"{name}/{key}" if key else name
             if _is_extension_dtype(value.dtype):
                 extension_dtypes[full] = value.dtype.name
@@ -76,7 +93,7 @@ def save(path: str | os.PathLike, trees: Mapping[str, Any], metadata: Mapping[st
             arrays[full] = value
     header = {
         "format": FORMAT,
-        "entries": sorted(trees),
+        "entries": sorted(flat_trees),
         "metadata": dict(metadata or {}),
         "extension_dtypes": extension_dtypes,
     }

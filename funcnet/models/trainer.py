@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from funcnet import callbacks as callbacks_module
-from funcnet import checkpoints, losses
+from funcnet import checkpoints, losses, mixed_precision
+from funcnet import distribution as distribution_module
 from funcnet import metrics as metrics_module
 from funcnet import optimizers
 from funcnet.models import _programs
@@ -34,6 +35,8 @@ class _Compiled:
     loss_fn: Any
     metrics: tuple
     key: tuple
+    policy: Any = None
+    distribution: Any = None
 
 
 def _setting_key(value) -> Hashable:
@@ -98,8 +101,9 @@ class Trainer:
     stop_training = False
 
     # ------------------------------------------------------------------ compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics: Sequence | None = None) -> None:
-        """Sets the optimizer, loss and metrics for `fit` and `evaluate`.
+    def compile(self, optimizer="rmsprop", loss=None, metrics: Sequence | None = None, *, dtype_policy=None,
+                distribution=None) -> None:
+        """Sets the optimizer, loss and metrics for `fit` and `evaluate`, and how they run.
 
         Args:
           optimizer: a name (`"rmsprop"`, `"adam"`, `"sgd"`, `"adagrad"`, `"optax:adam"`, ...) or any
@@ -107,12 +111,24 @@ class Trainer:
           loss: a name (`"categorical_crossentropy"`, `"mse"`, ...), a per-sample function
             `(y_true, y_pred) -> [batch]`, or a `losses.Loss` object.
           metrics: names (`"accuracy"` resolves from the loss, as in Keras) or metric objects.
+          dtype_policy: mixed precision for `fit`, `evaluate` and `predict`: `"mixed_bfloat16"`,
+            `"mixed_float16"` (with dynamic loss scaling), a `mixed_precision.Policy`, or None (float32).
+            Params and optimizer state stay float32.
+          distribution: a `distribution.DataParallel` to split every batch across its devices (and
+            hosts), or None for one device.
 
         Resets the optimizer state (the next `fit` starts it afresh); the params are kept.
         """
         if loss is None:
             raise ValueError(f"{self.describe()}.compile needs loss=..., e.g. loss='categorical_crossentropy'.")
         tx = optimizers.get(optimizer)
+        policy = mixed_precision.get(dtype_policy)
+        if policy.loss_scale:
+            tx = mixed_precision.loss_scaling(tx)
+        if distribution is not None and not isinstance(distribution, distribution_module.DataParallel):
+            raise TypeError(
+                f"compile(distribution=...) takes a funcnet.distribution.DataParallel or None; got {distribution!r}."
+            )
         loss_fn = loss.call if isinstance(loss, losses.Loss) else losses.get(loss)
         if metrics is None:
             metrics = []
@@ -127,8 +143,9 @@ class Trainer:
         tx_key = _setting_key(optimizer) if isinstance(optimizer, str) else (
             _programs.value_key(optimizer) or _programs.identity_key(optimizer)
         )
-        key = (tx_key, _setting_key(loss), tuple(_setting_key(m) for m in resolved))
-        self._compiled = _Compiled(tx, loss, loss_fn, resolved, key)
+        key = (tx_key, _setting_key(loss), tuple(_setting_key(m) for m in resolved), policy,
+               distribution.key() if distribution is not None else None)
+        self._compiled = _Compiled(tx, loss, loss_fn, resolved, key, policy, distribution)
         self._opt_state = None
         self._step = 0
 
@@ -242,6 +259,8 @@ class Trainer:
         if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, numbers.Integral) or initial_epoch < 0:
             raise ValueError(f"fit(initial_epoch=...) must be an int >= 0; got {initial_epoch!r}.")
         verbose = _check_verbose(verbose, "fit")
+        if jax.process_index() != 0:
+            verbose = 0  # one process of a multi-host run reports
         seed = 0 if seed is None else seed
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise TypeError(f"fit(seed=...) must be an int or None; got {seed!r}.")
@@ -279,18 +298,22 @@ class Trainer:
             program = make_train_epoch(
                 self.frozen().apply, compiled.loss_fn, compiled.optimizer, compiled.metrics, batch_size=batch_size,
                 shuffle=bool(shuffle), progress=sink.update if sink else None, stop_on_nan=stop_on_nan,
+                policy=compiled.policy, distribution=compiled.distribution,
             )
             return program, sink
 
         epoch_fn, progress = self._program(("epoch", batch_size, bool(shuffle), verbose == 1, stop_on_nan), build_epoch)
-        x_dev, y_dev = jax.device_put(inputs), jax.device_put(labels)
-        val_dev = jax.device_put(validation) if validation is not None else None
+        put_data = _data_placer(compiled.distribution)
+        x_dev, y_dev = put_data(inputs), put_data(labels)
+        val_dev = put_data(validation) if validation is not None else None
 
         if self._opt_state is None:
             self._opt_state = compiled.optimizer.init(self.params)
         state = TrainState(self.params, self._opt_state, jnp.asarray(self._step, jnp.int32), jax.random.key(seed))
+        if compiled.distribution is not None:
+            state = compiled.distribution.put_state(state)
         history = callbacks_module.History()
-        steps = math.ceil(len(labels) / batch_size)
+        steps = math.ceil(_num_samples(y_dev) / batch_size)
         cb = callbacks_module.CallbackList(
             [history, *callback_list], self, {"epochs": epochs, "steps": steps, "verbose": verbose}
         )
@@ -346,9 +369,15 @@ class Trainer:
         compiled = self._compiled
         evaluate = self._program(
             ("evaluate", batch_size),
-            lambda: make_evaluate(self.frozen().apply, compiled.loss_fn, compiled.metrics, batch_size=batch_size),
+            lambda: make_evaluate(self.frozen().apply, compiled.loss_fn, compiled.metrics, batch_size=batch_size,
+                                  policy=compiled.policy, distribution=compiled.distribution),
         )
-        return callbacks_module.to_floats(evaluate(self.params, x, y), self._log_order())
+        return callbacks_module.to_floats(evaluate(self._placed_params(), x, y), self._log_order())
+
+    def _placed_params(self):
+        """The params, laid out for the compiled distribution (a no-op when they already are)."""
+        dist = self._compiled.distribution if self._compiled is not None else None
+        return self.params if dist is None else dist.put_state(self.params)
 
     def _log_order(self) -> list[str]:
         return ["loss", *(m.name for m in self._compiled.metrics)]
@@ -362,7 +391,8 @@ class Trainer:
         if x is None or y is None:
             raise ValueError("evaluate needs x and y.")
         inputs, labels = self._prepare(x, y, "evaluate")
-        logs = self._evaluate_arrays(jax.device_put(inputs), jax.device_put(labels), batch_size)
+        put_data = _data_placer(self._compiled.distribution)
+        logs = self._evaluate_arrays(put_data(inputs), put_data(labels), batch_size)
         if verbose:
             print(_format_logs(logs), flush=True)
         if return_dict:
@@ -377,11 +407,16 @@ class Trainer:
         _check_verbose(verbose, "predict")
         inputs = self._as_inputs(x, "predict")
         self._output_struct(inputs, "predict")
+        compiled = self._compiled
+        policy = compiled.policy if compiled is not None else None
+        dist = compiled.distribution if compiled is not None else None
         predict = self._program(
-            ("predict", batch_size), lambda: make_predict(self.frozen().apply, batch_size=batch_size),
+            ("predict", batch_size, policy, dist.key() if dist is not None else None),
+            lambda: make_predict(self.frozen().apply, batch_size=batch_size, policy=policy, distribution=dist),
             with_compile_settings=False,
         )
-        return jax.tree.map(np.asarray, jax.device_get(predict(self.params, jax.device_put(inputs))))
+        outputs = predict(self._placed_params(), _data_placer(dist)(inputs))
+        return jax.tree.map(distribution_module.host_array, outputs)
 
     def _require_params(self, where: str) -> None:
         if self.params is None:
@@ -437,6 +472,15 @@ def _check_verbose(verbose, where: str) -> int:
     if verbose not in (0, 1, 2) or isinstance(verbose, bool):
         raise ValueError(f"{where}(verbose=...) must be 0, 1, 2 or 'auto'; got {verbose!r}.")
     return int(verbose)
+
+
+def _data_placer(distribution):
+    """Puts data on the device: whole on every device of a distribution, or on the default device."""
+    return jax.device_put if distribution is None else distribution.put_data
+
+
+def _num_samples(tree) -> int:
+    return len(jax.tree.leaves(tree)[0])
 
 
 def _map_pair(fn, inputs):

@@ -13,23 +13,44 @@ import jax
 import jax.numpy as jnp
 
 from funcnet.training.state import DROPOUT_STREAM, SHUFFLE_STREAM, TrainState, stream_key
-from funcnet.training.step import make_eval_step, make_train_step
+from funcnet import mixed_precision
+from funcnet.training.step import _forward, make_eval_step, make_train_step
 
 Progress = Callable[[int, float], None]  # (batches done, running mean loss) -> None, on the host
 
 
-def batch_plan(n: int, batch_size: int, key: jax.Array | None = None):
-    """Sample indices and weights for one pass over `n` samples: `idx, weight` of shape `[steps, batch_size]`.
+def batch_plan(n: int, batch_size: int, key: jax.Array | None = None, width: int | None = None):
+    """Sample indices and weights for one pass over `n` samples: `idx, weight` of shape `[steps, width]`.
 
-    With a `key` the order is a random permutation, else the natural order. The last batch is padded
-    with index 0 and weight 0 when `batch_size` does not divide `n`.
+    With a `key` the order is a random permutation, else the natural order. Each row holds the
+    `batch_size` samples of one step, then `width - batch_size` padding slots (index 0, weight 0): a
+    data-parallel run pads its batches to a multiple of the device count. The last batch is padded
+    the same way when `batch_size` does not divide `n`. `width` defaults to `batch_size`.
     """
+    width = batch_size if width is None else width
+    if width < batch_size:
+        raise ValueError(f"batch_plan: width {width} is smaller than batch_size {batch_size}.")
     steps = math.ceil(n / batch_size)
     order = jax.random.permutation(key, n) if key is not None else jnp.arange(n)
     pad = steps * batch_size - n
     idx = jnp.concatenate([order.astype(jnp.int32), jnp.zeros(pad, jnp.int32)]).reshape(steps, batch_size)
     weight = (jnp.arange(steps * batch_size) < n).astype(jnp.float32).reshape(steps, batch_size)
+    if width > batch_size:
+        idx = jnp.pad(idx, ((0, 0), (0, width - batch_size)))
+        weight = jnp.pad(weight, ((0, 0), (0, width - batch_size)))
     return idx, weight
+
+
+def _plan_width(batch_size: int, distribution) -> int:
+    return batch_size if distribution is None else distribution.padded_batch_size(batch_size)
+
+
+def _batch(tree, idx, distribution):
+    """The samples `idx` of every array in `tree`; split across the devices under a distribution."""
+    batch = _take(tree, idx)
+    return batch if distribution is None else distribution.constrain_batch(batch)
+
+
 
 
 def _take(tree, idx):
@@ -54,6 +75,8 @@ def make_train_epoch(
     shuffle: bool = True,
     progress: Progress | None = None,
     stop_on_nan: bool = False,
+    policy=None,
+    distribution=None,
 ):
     """Builds `epoch(state, x, y, epoch) -> (state, logs)`, one compiled program per data shape.
 
@@ -63,20 +86,25 @@ def make_train_epoch(
       shuffle: draw a new order each epoch from `(state.rng, epoch)`.
       progress: a host function called about 50 times an epoch with (batches done, mean loss so far).
       stop_on_nan: skip every step after the first whose loss is NaN or inf (`logs["halted"]`).
+      policy: a `mixed_precision.Policy` or name, as `make_train_step`.
+      distribution: a `distribution.DataParallel` to split each batch across its devices (padded with
+        weight-0 samples to a multiple of the device count). Place `state` with
+        `distribution.put_state` and the data with `distribution.put_data` first.
 
     `x` (an array or a list of arrays) and `y` are whole data sets `[n, ...]` on the device; `logs`
     holds the epoch's mean `loss`, each metric's result by name, and `halted`. The epoch's order and
     its dropout keys depend only on `(state.rng, epoch)`, so any epoch can be replayed or resumed.
     """
     metrics = tuple(metrics)
-    train_step = make_train_step(apply_fn, loss_fn, optimizer, metrics)
+    train_step = make_train_step(apply_fn, loss_fn, optimizer, metrics, policy=policy)
+    width = _plan_width(batch_size, distribution)
 
     @jax.jit
     def epoch(state: TrainState, x, y, epoch_index):
         n = _num_samples(y)
         key = stream_key(state.rng, SHUFFLE_STREAM, epoch_index) if shuffle else None
         dropout_key = stream_key(state.rng, DROPOUT_STREAM, epoch_index)
-        idx, weight = batch_plan(n, batch_size, key)
+        idx, weight = batch_plan(n, batch_size, key, width)
         steps = idx.shape[0]
         every = _report_every(steps)
 
@@ -84,11 +112,19 @@ def make_train_epoch(
             state, metric_states, loss_sum, seen, halted = carry
             batch_idx, batch_weight = idx[i], weight[i]
             valid = jnp.sum(batch_weight)
+            if distribution is not None:
+                batch_weight = distribution.constrain_batch(batch_weight)
 
             def run(operand):
                 state, metric_states = operand
-                return train_step(state, metric_states, _take(x, batch_idx), _take(y, batch_idx), batch_weight, valid,
-                                  jax.random.fold_in(dropout_key, i))
+                state, metric_states, total = train_step(
+                    state, metric_states, _batch(x, batch_idx, distribution), _batch(y, batch_idx, distribution),
+                    batch_weight, valid, jax.random.fold_in(dropout_key, i),
+                )
+                if distribution is not None:
+                    state = state._replace(params=distribution.constrain_state(state.params),
+                                           opt_state=distribution.constrain_state(state.opt_state))
+                return state, metric_states, total
 
             if stop_on_nan:
                 def skip(operand):
@@ -125,20 +161,28 @@ def make_train_epoch(
     return epoch
 
 
-def make_evaluate(apply_fn, loss_fn, metrics: Sequence = (), *, batch_size: int):
-    """Builds `evaluate(params, x, y) -> logs` (mean `loss` and each metric), one compiled scan."""
+def make_evaluate(apply_fn, loss_fn, metrics: Sequence = (), *, batch_size: int, policy=None, distribution=None):
+    """Builds `evaluate(params, x, y) -> logs` (mean `loss` and each metric), one compiled scan.
+
+    `policy` and `distribution` as in `make_train_epoch`.
+    """
     metrics = tuple(metrics)
-    eval_step = make_eval_step(apply_fn, loss_fn, metrics)
+    eval_step = make_eval_step(apply_fn, loss_fn, metrics, policy=policy)
+    width = _plan_width(batch_size, distribution)
 
     @jax.jit
     def evaluate(params, x, y):
-        idx, weight = batch_plan(_num_samples(y), batch_size)
+        idx, weight = batch_plan(_num_samples(y), batch_size, None, width)
 
         def body(carry, batch):
             metric_states, loss_sum = carry
             batch_idx, batch_weight = batch
+            valid = jnp.sum(batch_weight)
+            if distribution is not None:
+                batch_weight = distribution.constrain_batch(batch_weight)
             metric_states, total = eval_step(
-                params, metric_states, _take(x, batch_idx), _take(y, batch_idx), batch_weight, jnp.sum(batch_weight)
+                params, metric_states, _batch(x, batch_idx, distribution), _batch(y, batch_idx, distribution),
+                batch_weight, valid,
             )
             return (metric_states, loss_sum + total), None
 
@@ -150,14 +194,22 @@ def make_evaluate(apply_fn, loss_fn, metrics: Sequence = (), *, batch_size: int)
     return evaluate
 
 
-def make_predict(apply_fn, *, batch_size: int):
-    """Builds `predict(params, x) -> y_pred` for the whole of `x`, in batches, one compiled program."""
+def make_predict(apply_fn, *, batch_size: int, policy=None, distribution=None):
+    """Builds `predict(params, x) -> y_pred` for the whole of `x`, in batches, one compiled program.
+
+    `policy` and `distribution` as in `make_train_epoch`; the outputs come back replicated.
+    """
+    forward = _forward(apply_fn, mixed_precision.get(policy))
+    width = _plan_width(batch_size, distribution)
 
     @jax.jit
     def predict(params, x):
         n = _num_samples(x)
-        idx, _ = batch_plan(n, batch_size)
-        outputs = jax.lax.map(lambda batch_idx: apply_fn(params, _take(x, batch_idx), training=False), idx)
-        return jax.tree.map(lambda o: o.reshape((-1, *o.shape[2:]))[:n], outputs)
+        idx, _ = batch_plan(n, batch_size, None, width)
+        outputs = jax.lax.map(lambda batch_idx: forward(params, _batch(x, batch_idx, distribution), training=False), idx)
+        outputs = jax.tree.map(lambda o: o[:, :batch_size].reshape((-1, *o.shape[2:]))[:n], outputs)
+        if distribution is not None:
+            outputs = jax.lax.with_sharding_constraint(outputs, jax.tree.map(lambda _: distribution.replicated, outputs))
+        return outputs
 
     return predict

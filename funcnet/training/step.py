@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from funcnet import mixed_precision
 from funcnet.training.state import DROPOUT_STREAM, TrainState, stream_key
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
@@ -32,7 +33,8 @@ def weighted_loss(loss_fn: LossFn, y_true, y_pred, weight: jax.Array, count: jax
     return total / jnp.maximum(count, 1.0), total
 
 
-def make_train_step(apply_fn, loss_fn: LossFn, optimizer: optax.GradientTransformation, metrics: Sequence = ()):
+def make_train_step(apply_fn, loss_fn: LossFn, optimizer: optax.GradientTransformation, metrics: Sequence = (),
+                    *, policy=None):
     """Builds `step(state, metric_states, x, y, weight, valid) -> (state, metric_states, loss_total)`.
 
     Args:
@@ -41,21 +43,35 @@ def make_train_step(apply_fn, loss_fn: LossFn, optimizer: optax.GradientTransfor
       optimizer: any optax gradient transformation.
       metrics: streaming metrics (`init / update / result`), updated with the batch's predictions
         before the update, as Keras reports training metrics.
+      policy: a `mixed_precision.Policy` or its name (default float32). A mixed policy runs the forward
+        and backward pass on params and inputs cast to its compute dtype, and the loss in float32; the
+        gradients and the update stay in the params' dtype. With loss scaling the optimizer must be
+        wrapped in `mixed_precision.loss_scaling` (`model.compile` does this).
 
     The returned step is pure; `jax.jit` it, or run it inside `lax.scan` (see `make_train_epoch`).
     `weight` is `[batch]` (zeros mark padding), `valid` the number of real samples in the batch, and
     `rng` the key for stochastic layers (default: derived from `state.rng` and `state.step`).
     """
     metrics = tuple(metrics)
+    policy = mixed_precision.get(policy)
+    forward = _forward(apply_fn, policy)
 
     def step(state: TrainState, metric_states, x, y, weight, valid, rng=None):
         if rng is None:
             rng = stream_key(state.rng, DROPOUT_STREAM, state.step)
+        scale = 1.0
+        if policy.loss_scale:
+            if not isinstance(state.opt_state, mixed_precision.LossScaleState):
+                raise ValueError(
+                    f"dtype policy {policy.name!r} scales the loss: wrap the optimizer in "
+                    "mixed_precision.loss_scaling(optimizer) (model.compile does this for you)."
+                )
+            scale = state.opt_state.scale
 
         def objective(params):
-            y_pred = apply_fn(params, x, rng=rng, training=True)
+            y_pred = forward(params, x, rng=rng, training=True)
             mean, total = weighted_loss(loss_fn, y, y_pred, weight, valid)
-            return mean, (y_pred, total)
+            return mean * scale, (y_pred, total)
 
         (_, (y_pred, total)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
@@ -69,14 +85,27 @@ def make_train_step(apply_fn, loss_fn: LossFn, optimizer: optax.GradientTransfor
     return step
 
 
-def make_eval_step(apply_fn, loss_fn: LossFn | None, metrics: Sequence = ()):
+def make_eval_step(apply_fn, loss_fn: LossFn | None, metrics: Sequence = (), *, policy=None):
     """Builds `step(params, metric_states, x, y, weight, valid) -> (metric_states, loss_total)` (no update)."""
     metrics = tuple(metrics)
+    forward = _forward(apply_fn, mixed_precision.get(policy))
 
     def step(params, metric_states, x, y, weight, valid):
-        y_pred = apply_fn(params, x, training=False)
+        y_pred = forward(params, x, training=False)
         total = weighted_loss(loss_fn, y, y_pred, weight, valid)[1] if loss_fn is not None else jnp.zeros([])
         metric_states = tuple(m.update(s, y, y_pred, sample_weight=weight) for m, s in zip(metrics, metric_states))
         return metric_states, total
 
     return step
+
+
+def _forward(apply_fn, policy: mixed_precision.Policy):
+    """`apply_fn` under `policy`: params and inputs cast to the compute dtype, outputs to the output dtype."""
+    if not policy.is_mixed and policy.output_dtype == policy.compute_dtype:
+        return apply_fn
+
+    def forward(params, x, **kwargs):
+        y = apply_fn(policy.cast_to_compute(params), policy.cast_to_compute(x), **kwargs)
+        return policy.cast_to_output(y)
+
+    return forward
