@@ -9,6 +9,9 @@ accuracy *is* the test accuracy of the book's run, and the model trains on all 6
 the book (a `validation_split` would take 12,000 of them away).
 
 Run:  FUNCNET_DATA_DIR=../shared/datasets python experiments/mnist.py --seeds 0 1 2
+
+Mixed precision (bfloat16 compute, float32 params and optimizer state): add `--dtype-policy mixed_bfloat16`.
+Data parallelism over every device (a GPU host's GPUs, or forced host devices): add `--data-parallel`.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from funcnet import datasets, layers, models, utils
+from funcnet import datasets, distribution, layers, models, utils
 
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the experiments' shared helpers
@@ -64,9 +67,11 @@ class Run(NamedTuple):
     seconds: float  # fit and evaluate, compile included
 
 
-def train(data: MnistData, epochs: int = 5, batch_size: int = 128, seed: int = 0, rmsprop: str = "keras3") -> Run:
+def train(data: MnistData, epochs: int = 5, batch_size: int = 128, seed: int = 0, rmsprop: str = "keras3",
+          dtype_policy: str = "float32", data_parallel: bool = False) -> Run:
     network = build_model()
-    network.compile(optimizer=common.compile_optimizer(rmsprop), loss="categorical_crossentropy", metrics=["accuracy"])
+    network.compile(optimizer=common.compile_optimizer(rmsprop), loss="categorical_crossentropy", metrics=["accuracy"],
+                    dtype_policy=dtype_policy, distribution=distribution.DataParallel() if data_parallel else None)
     with common.Timer() as timer:
         history = network.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, verbose=0,
                               validation_data=(data.x_test, data.y_test), seed=seed)
@@ -86,6 +91,9 @@ def plot(runs: list[Run], path) -> str:
 def main(argv: list[str] | None = None) -> dict:
     p = common.parser(__doc__.splitlines()[0], epochs=5)
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--dtype-policy", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
+                   help="compute dtype (params and optimizer state stay float32); default float32")
+    p.add_argument("--data-parallel", action="store_true", help="split each batch over all devices (DataParallel)")
     common.add_rmsprop_option(p)
     common.add_subset_options(p)
     args = p.parse_args(argv)
@@ -93,10 +101,11 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = common.seeds_of(args)
     data = load_data(args.data_dir, args.train_samples, args.test_samples)
     print(f"MNIST: {len(data.x_train)} training, {len(data.x_test)} test images; {args.epochs} epochs of batch "
-          f"{args.batch_size}; seeds {seeds}; rmsprop {args.rmsprop}; devices {jax.devices()}", flush=True)
+          f"{args.batch_size}; seeds {seeds}; rmsprop {args.rmsprop}; dtype policy {args.dtype_policy}; "
+          f"devices {jax.devices()}{' (data parallel)' if args.data_parallel else ''}", flush=True)
     runs = []
     for seed in seeds:
-        run = train(data, args.epochs, args.batch_size, seed, args.rmsprop)
+        run = train(data, args.epochs, args.batch_size, seed, args.rmsprop, args.dtype_policy, args.data_parallel)
         runs.append(run)
         h = run.history
         print(f"seed {seed}: loss {np.round(h['loss'], 4).tolist()}  train acc {h['accuracy'][-1]:.4f}  "

@@ -81,7 +81,10 @@ def make_train_epoch(
     """Builds `epoch(state, x, y, epoch) -> (state, logs)`, one compiled program per data shape.
 
     Args:
-      apply_fn, loss_fn, optimizer, metrics: as `make_train_step`.
+      apply_fn: `apply(params, x, rng=..., training=...) -> y_pred`, e.g. `model.apply`.
+      loss_fn: per-sample loss `(y_true, y_pred) -> [batch, ...]`.
+      optimizer: any optax gradient transformation.
+      metrics: streaming metrics (`init / update / result`), as `make_train_step`.
       batch_size: samples per step; the last batch of an epoch may be short (it is trained on).
       shuffle: draw a new order each epoch from `(state.rng, epoch)`.
       progress: a host function called about 50 times an epoch with (batches done, mean loss so far).
