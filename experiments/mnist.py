@@ -12,6 +12,10 @@ Run:  FUNCNET_DATA_DIR=../shared/datasets python experiments/mnist.py --seeds 0 
 
 Mixed precision (bfloat16 compute, float32 params and optimizer state): add `--dtype-policy mixed_bfloat16`.
 Data parallelism over every device (a GPU host's GPUs, or forced host devices): add `--data-parallel`.
+Several processes (here two on one machine, over loopback), each feeding its half of the data:
+
+    for i in 0 1; do XLA_FLAGS=--xla_force_host_platform_device_count=2 python experiments/mnist.py \
+        --data-parallel --coordinator 127.0.0.1:7777 --num-processes 2 --process-id $i & done; wait
 """
 from __future__ import annotations
 
@@ -60,6 +64,17 @@ def build_model() -> models.Sequential:
     return network
 
 
+def own_shard(data: MnistData) -> MnistData:
+    """This process's contiguous share of every array (all of it in a one-process run)."""
+    count, index = jax.process_count(), jax.process_index()
+
+    def share(a):
+        bounds = np.linspace(0, len(a), count + 1).astype(int)
+        return a[bounds[index]:bounds[index + 1]]
+
+    return MnistData(*(share(a) for a in data))
+
+
 class Run(NamedTuple):
     history: dict  # loss, accuracy, val_loss, val_accuracy (validation = the test set)
     test_loss: float
@@ -94,12 +109,20 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--dtype-policy", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
                    help="compute dtype (params and optimizer state stay float32); default float32")
     p.add_argument("--data-parallel", action="store_true", help="split each batch over all devices (DataParallel)")
+    p.add_argument("--coordinator", default=None, help="HOST:PORT of process 0, for a multi-process run")
+    p.add_argument("--num-processes", type=int, default=None, help="processes in a multi-process run")
+    p.add_argument("--process-id", type=int, default=None, help="this process's index in a multi-process run")
     common.add_rmsprop_option(p)
     common.add_subset_options(p)
     args = p.parse_args(argv)
+    if args.num_processes is not None:
+        if not args.data_parallel:
+            p.error("--num-processes needs --data-parallel")
+        distribution.initialize(args.coordinator, num_processes=args.num_processes, process_id=args.process_id)
     os.makedirs(args.out, exist_ok=True)
     seeds = common.seeds_of(args)
-    data = load_data(args.data_dir, args.train_samples, args.test_samples)
+    data = own_shard(load_data(args.data_dir, args.train_samples, args.test_samples))
+    print(f"process {jax.process_index()} of {jax.process_count()}: " if jax.process_count() > 1 else "", end="")
     print(f"MNIST: {len(data.x_train)} training, {len(data.x_test)} test images; {args.epochs} epochs of batch "
           f"{args.batch_size}; seeds {seeds}; rmsprop {args.rmsprop}; dtype policy {args.dtype_policy}; "
           f"devices {jax.devices()}{' (data parallel)' if args.data_parallel else ''}", flush=True)
@@ -110,6 +133,8 @@ def main(argv: list[str] | None = None) -> dict:
         h = run.history
         print(f"seed {seed}: loss {np.round(h['loss'], 4).tolist()}  train acc {h['accuracy'][-1]:.4f}  "
               f"test loss {run.test_loss:.4f}  test acc {run.test_accuracy:.4f}  ({run.seconds:.1f}s)", flush=True)
+    if jax.process_index() != 0:  # one process of a multi-process run draws and reports
+        return {"runs": runs, "figures": []}
     png = plot(runs, os.path.join(args.out, "mnist.png"))
     print("figure:", png)
     print(f"results: test accuracy {common.format_values([r.test_accuracy for r in runs])} (book {BOOK_TEST_ACCURACY}) | "
