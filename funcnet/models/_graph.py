@@ -181,8 +181,9 @@ def run_graph(graph: Graph, params: dict, inputs: Sequence[jax.Array], rng, trai
         layer_rng = None
         if step.layer.uses_rng and training:
             if rng is None:
+                path, kind = _stochastic_layer(step)
                 raise ValueError(
-                    f"Layer '{step.name}' ({type(step.layer).__name__}) of model '{model_name}' is stochastic: "
+                    f"Layer '{path}' ({kind}) of model '{model_name}' is stochastic: "
                     "training=True needs a PRNG key, e.g. model.apply(params, x, rng=jax.random.key(1), "
                     "training=True)."
                 )
@@ -191,3 +192,19 @@ def run_graph(graph: Graph, params: dict, inputs: Sequence[jax.Array], rng, trai
             params.get(step.name, {}), args if step.is_list else args[0], rng=layer_rng, training=training
         )
     return [values[s] for s in graph.output_slots]
+
+
+def _stochastic_layer(step: Step) -> tuple[str, str]:
+    """The path (`block/dropout`) and type of the first stochastic layer at or inside `step`'s layer."""
+    path, layer = [step.name], step.layer
+    while hasattr(layer, "_graph_for"):  # a nested model: descend to the layer at fault
+        try:
+            steps = layer._graph_for(None).steps
+        except ValueError:  # a Sequential with no declared input shape: its names are not fixed yet
+            break
+        inner = next((s for s in steps if s.layer.uses_rng), None)
+        if inner is None:
+            break
+        path.append(inner.name)
+        layer = inner.layer
+    return "/".join(path), type(layer).__name__

@@ -281,11 +281,19 @@ def test_nested_model_with_dropout_needs_a_key_and_uses_it():
     model = models.Model(x_in, inner(x_in))
     params = model.init(jax.random.key(0))
     x = jnp.ones((3, 4))
-    with pytest.raises(ValueError, match=r"'functional'.*stochastic.*rng="):  # names the nested model
-        model.apply(params, x, training=True)
+    with pytest.raises(ValueError, match=r"Layer 'functional/dropout' \(Dropout\).*stochastic.*rng="):
+        model.apply(params, x, training=True)  # names the path to the layer at fault
     y = np.asarray(model.apply(params, x, rng=jax.random.key(0), training=True))
     assert set(np.unique(y)) == {0.0, 2.0}  # some dropped, the rest scaled by 1 / (1 - 0.5)
     np.testing.assert_array_equal(np.asarray(model.apply(params, x)), np.asarray(x))
+
+
+def test_the_key_error_names_the_dropout_inside_a_nested_sequential():
+    block = models.Sequential([layers.Dense(4, input_shape=(3,)), layers.Dropout(0.5, name="drop")], name="block")
+    x_in = layers.Input((3,))
+    model = models.Model(x_in, layers.Dense(2)(block(x_in)))
+    with pytest.raises(ValueError, match=r"Layer 'block/drop' \(Dropout\) of model 'functional'"):
+        model.apply(model.init(jax.random.key(0)), jnp.ones((2, 3)), training=True)
 
 
 # ====================================================================== graph errors
