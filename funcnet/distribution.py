@@ -5,12 +5,7 @@ split along its first axis across them; params and optimizer state are replicate
 `shard_params=True`, the large ones split across the devices, FSDP-style); XLA partitions the compiled
 step and inserts the gradient all-reduce itself. Nothing here runs per step in Python.
 
-Turn it on with one argument::
-
-    model.compile(optimizer="rmsprop", loss="categorical_crossentropy",
-                  distribution=distribution.DataParallel())
-
-or, in the functional style, pass it to `training.make_train_epoch(..., distribution=dp)` and place the
+Turn it on with one argument, `model.compile(..., distribution=distribution.DataParallel())`, or, in the functional style, pass it to `training.make_train_epoch(..., distribution=dp)` and place the
 state and data with `dp.put_state(state)` and `dp.put_data(x)`.
 
 Several hosts: call `distribution.initialize(...)` (a thin wrapper of `jax.distributed.initialize`)
@@ -18,6 +13,15 @@ first in every process; `DataParallel()` then spans every device of every proces
 passes its own shard of the data to `fit` / `put_data`; the shards are gathered once, so every device
 holds the whole (book-sized) data set and draws the same global order as a one-device run. Data sets
 too large to hold on every device are not supported yet.
+
+Examples:
+    >>> import numpy as np
+    >>> from funcnet import distribution, layers, models
+    >>> model = models.Sequential([layers.Dense(1, input_shape=(3,))])
+    >>> model.compile(optimizer="sgd", loss="mse", distribution=distribution.DataParallel())
+    >>> history = model.fit(np.ones((64, 3)), np.ones((64, 1)), epochs=2, batch_size=16, verbose=0)
+    >>> len(history.history["loss"])
+    2
 
 The layout of a step does not change its arithmetic: the same seed and global batch size give the
 same training on 1 or 8 devices, up to the order of the floating-point sums in the all-reduce.

@@ -1,10 +1,16 @@
 """Loss functions: pure, per-sample, with Keras 3 numerics.
 
 Every loss is a pure function ``loss(y_true, y_pred, **hyper_parameters) -> per_sample_loss`` that
-works under ``jax.jit``, ``jax.grad`` and ``jax.vmap``::
+works under ``jax.jit``, ``jax.grad`` and ``jax.vmap``:
 
-    per_sample = losses.categorical_crossentropy(y_true, y_pred)   # [batch, classes] -> [batch]
-    scalar = jnp.mean(per_sample)                                  # what `fit` minimises
+    >>> import jax.numpy as jnp
+    >>> from funcnet import losses
+    >>> y_true = jnp.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> y_pred = jnp.array([[0.2, 0.8], [0.6, 0.4]])
+    >>> per_sample = losses.categorical_crossentropy(y_true, y_pred)   # [batch, classes] -> [batch]
+    >>> [round(float(v), 4) for v in per_sample]                       # -log 0.8, -log 0.6
+    [0.2231, 0.5108]
+    >>> scalar = jnp.mean(per_sample)                                  # what `fit` minimises
 
 Reduction rule
     * rank >= 2 (``[batch, ..., features]``): the last axis is the feature/class axis and is
@@ -243,7 +249,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
             ``label_smoothing`` is outside ``[0, 1]``.
         TypeError: non-numeric inputs.
 
-    Example:
+    Examples:
         >>> categorical_crossentropy(jnp.array([[0., 1.]]), jnp.array([[0.2, 0.8]]))  # -log(0.8)
         Array([0.22314353], dtype=float32)
     """
@@ -294,7 +300,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
             ``categorical_crossentropy`` when it looks one-hot), or ``y_pred`` has rank < 2.
         TypeError: non-numeric inputs.
 
-    Example:
+    Examples:
         >>> sparse_categorical_crossentropy(jnp.array([1]), jnp.array([[0.2, 0.8]]))  # -log(0.8)
         Array([0.22314353], dtype=float32)
     """
@@ -349,7 +355,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     Returns:
         ``[batch, ...]`` (the last axis averaged), or ``[batch]`` for rank-1 inputs.
 
-    Example:
+    Examples:
         >>> binary_crossentropy(jnp.array([1., 0.]), jnp.array([0.8, 0.2]))  # -log(0.8) each
         Array([0.22314353, 0.22314353], dtype=float32)
     """
@@ -398,7 +404,7 @@ def mean_squared_error(y_true, y_pred):
 
     Shapes ``[batch, ..., k] -> [batch, ...]``; ``[batch] -> [batch]`` (elementwise).
 
-    Example:
+    Examples:
         >>> mean_squared_error(jnp.array([[0., 2.]]), jnp.array([[1., 1.]]))
         Array([1.], dtype=float32)
     """
@@ -745,7 +751,7 @@ def get(identifier) -> Callable:
         ValueError: unknown name; the message lists every valid name.
         TypeError: anything else (``None``, numbers, ...).
 
-    Example:
+    Examples:
         >>> get("mse") is mean_squared_error
         True
     """

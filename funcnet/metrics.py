@@ -3,14 +3,21 @@
 A metric object holds only hyper-parameters: it is immutable, hashable and compares by value, so
 it can be closed over or passed as a ``jit`` static argument. The running state is a plain dict of
 float32 arrays whose shapes and dtypes never change, so ``update`` runs inside ``jit`` and as the
-carry of ``lax.scan``::
+carry of ``lax.scan``:
 
-    m = metrics.get("accuracy", loss="sparse_categorical_crossentropy")
-    state = m.init()
-    for y_true, y_pred in batches:
-        state = m.update(state, y_true, y_pred)          # pure; jit it if you like
-    value = m.result(state)                              # scalar float32
-    m.name                                               # "accuracy", the key Keras puts in history
+    >>> import jax.numpy as jnp
+    >>> from funcnet import metrics
+    >>> batches = [(jnp.array([0, 1]), jnp.array([[0.9, 0.1], [0.2, 0.8]])),
+    ...            (jnp.array([1, 1]), jnp.array([[0.7, 0.3], [0.4, 0.6]]))]
+    >>> m = metrics.get("accuracy", loss="sparse_categorical_crossentropy")
+    >>> state = m.init()
+    >>> for y_true, y_pred in batches:
+    ...     state = m.update(state, y_true, y_pred)      # pure; jit it if you like
+    >>> value = m.result(state)                          # scalar float32
+    >>> float(value)
+    0.75
+    >>> m.name                                           # the key Keras puts in history
+    'accuracy'
 
 Every state is a sum over samples, so two states of the same metric combine with
 ``m.merge(state_a, state_b)`` (e.g. across devices or epochs). Called eagerly, ``update`` and
@@ -434,7 +441,7 @@ class MeanMetricWrapper(Metric):
     then ``result = sum_i w_i * fn_i / sum_i w_i`` over every sample seen, with
     ``sample_weight`` ``w`` of shape ``[batch]`` (default 1). State as ``Mean``.
 
-    Example:
+    Examples:
         >>> m = MeanMetricWrapper(losses.mean_absolute_error, name="mae")
         >>> m.result(m.update(m.init(), jnp.zeros((2, 3)), jnp.ones((2, 3))))
         Array(1., dtype=float32)

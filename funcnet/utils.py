@@ -76,8 +76,7 @@ def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:
             without ``num_classes``; non-integer values.
         TypeError: non-numeric ``y``, or a ``num_classes`` that is not an int.
 
-    Example::
-
+    Examples:
         >>> to_categorical([0, 2, 1])
         array([[1., 0., 0.],
                [0., 0., 1.],
@@ -124,8 +123,7 @@ def vectorize_sequences(sequences: Any, dimension: int = 10000) -> np.ndarray:
         ValueError: an id ``>= dimension`` or negative; ``dimension <= 0``; non-integer ids.
         TypeError: ``sequences`` is not a sequence of sequences of ints.
 
-    Example::
-
+    Examples:
         >>> vectorize_sequences([[1, 3], [0, 3, 3]], dimension=4)
         array([[0., 1., 0., 1.],
                [1., 0., 0., 1.]], dtype=float32)

@@ -437,13 +437,17 @@ def fetch(name: str, path: str | os.PathLike | None = None, *, verbose: bool | N
     """Finds data file ``name`` (see the lookup order above), downloading it if needed; returns its path.
 
     The file is validated either way. ``verbose``: show a progress bar while downloading (default:
-    only when stderr is a terminal). Useful to download everything ahead of time::
-
-        for name in ["mnist.npz", "imdb.npz", "imdb_word_index.json"]:
-            funcnet.datasets.fetch(name, verbose=True)
+    only when stderr is a terminal). Useful to download everything ahead of time.
 
     Raises ``FileNotFoundError`` when the file is neither on disk nor downloadable, and
     ``ValueError`` for an unknown name, a corrupt file or a download that fails its checksum.
+
+    Examples:
+        >>> from funcnet import datasets
+        >>> for name in ["mnist.npz", "boston_housing.npz", "reuters_word_index.json"]:
+        ...     path = datasets.fetch(name, verbose=True)
+        >>> path.name
+        'reuters_word_index.json'
     """
     return locate(name, path, verbose=verbose)[0]
 

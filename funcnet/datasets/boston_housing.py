@@ -30,11 +30,13 @@ def load_data(path: str | os.PathLike = "boston_housing.npz", test_split: float 
         ``x_train`` float64 ``[404, 13]``, ``y_train`` float64 ``[404]``, ``x_test`` float64
         ``[102, 13]``, ``y_test`` float64 ``[102]`` (with the default ``test_split``).
 
-    Example::
-
-        (x_train, y_train), (x_test, y_test) = boston_housing.load_data()
-        mean, std = x_train.mean(axis=0), x_train.std(axis=0)
-        x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+    Examples:
+        >>> from funcnet.datasets import boston_housing
+        >>> (x_train, y_train), (x_test, y_test) = boston_housing.load_data()
+        >>> x_train.shape, x_test.shape
+        ((404, 13), (102, 13))
+        >>> mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+        >>> x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     """
     test_split = _files.check_split(test_split)
     arrays = _files.load("boston_housing.npz", path)

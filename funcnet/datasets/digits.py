@@ -60,10 +60,12 @@ def load_data(test_split: float = 0.2, seed: int = 113):
         ImportError: scikit-learn is not installed (names the ``datasets`` extra).
         ValueError: ``test_split`` outside ``[0, 1)``.
 
-    Example::
-
-        (x_train, y_train), (x_test, y_test) = digits.load_data()
-        x_train = x_train.reshape(len(x_train), 64).astype("float32") / 16
+    Examples:
+        >>> from funcnet.datasets import digits
+        >>> (x_train, y_train), (x_test, y_test) = digits.load_data()
+        >>> x_train.shape, x_test.shape
+        ((1437, 8, 8), (360, 8, 8))
+        >>> x_train = x_train.reshape(len(x_train), 64).astype("float32") / 16
     """
     test_split = _files.check_split(test_split)
     images, labels = _read()

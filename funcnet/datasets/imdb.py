@@ -56,11 +56,13 @@ def load_data(
         ValueError: ``maxlen`` leaves a split empty; a bad argument; a corrupt file.
         FileNotFoundError: the file is not on disk and cannot be downloaded.
 
-    Example::
-
-        (x_train, y_train), (x_test, y_test) = imdb.load_data(num_words=10000)
-        len(x_train), int(y_train.sum())          # 25000, 12500
-        imdb.decode(x_train[0])[:30]              # '? this film was just brilliant'
+    Examples:
+        >>> from funcnet.datasets import imdb
+        >>> (x_train, y_train), (x_test, y_test) = imdb.load_data(num_words=10000)
+        >>> len(x_train), int(y_train.sum())
+        (25000, 12500)
+        >>> imdb.decode(x_train[0])[:30]
+        '? this film was just brilliant'
     """
     _sequences.check_options(num_words, skip_top, maxlen, start_char, oov_char, index_from)
     with _sequences.no_cyclic_gc():
@@ -105,9 +107,9 @@ def decode(sequence: Iterable[int], word_index: dict[str, int] | None = None, in
         word_index: ``get_word_index()``'s dict (loaded when None; pass it when decoding many).
         index_from: the ``index_from`` the data was loaded with.
 
-    Example::
-
-        (x_train, _), _ = imdb.load_data(num_words=10000)
-        imdb.decode(x_train[0])      # '? this film was just brilliant casting location scenery ...'
+    Examples:
+        >>> from funcnet.datasets import imdb
+        >>> imdb.decode([1, 14, 22, 16, 43, 530])      # x_train[0] of load_data() starts so
+        '? this film was just brilliant'
     """
     return _sequences.decode(sequence, get_word_index() if word_index is None else word_index, index_from)

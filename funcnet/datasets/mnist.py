@@ -23,10 +23,12 @@ def load_data(path: str | os.PathLike = "mnist.npz"):
     Raises:
         ValueError: the file is corrupt or not MNIST. FileNotFoundError: not on disk, not downloadable.
 
-    Example::
-
-        (x_train, y_train), (x_test, y_test) = mnist.load_data()
-        x_train = x_train.reshape(60000, 28 * 28).astype("float32") / 255
+    Examples:
+        >>> from funcnet.datasets import mnist
+        >>> (x_train, y_train), (x_test, y_test) = mnist.load_data()
+        >>> x_train.shape, x_train.dtype, y_train[:5]
+        ((60000, 28, 28), dtype('uint8'), array([5, 0, 4, 1, 9], dtype=uint8))
+        >>> x_train = x_train.reshape(60000, 28 * 28).astype("float32") / 255
     """
     arrays = _files.load("mnist.npz", path)
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])

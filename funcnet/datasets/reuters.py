@@ -33,10 +33,16 @@ def load_data(
     and the first ``int(n * (1 - test_split))`` become the training split.
 
     Args:
-        path, num_words, skip_top, maxlen, seed, start_char, oov_char, index_from: as in
-            ``imdb.load_data`` (``maxlen`` drops newswires of length ``>= maxlen``; ``num_words=None``
-            turns the single largest id into ``oov_char``, as in Keras).
+        path: the local file name (see ``funcnet.datasets``).
+        num_words: keep the ``num_words`` most frequent words, as in ``imdb.load_data``
+            (``num_words=None`` turns the single largest id into ``oov_char``, as in Keras).
+        skip_top: as in ``imdb.load_data``.
+        maxlen: drop newswires of length ``>= maxlen``, as in ``imdb.load_data``.
         test_split: the fraction of newswires kept for testing, in ``[0, 1)``.
+        seed: the shuffle seed.
+        start_char: as in ``imdb.load_data``.
+        oov_char: as in ``imdb.load_data``.
+        index_from: as in ``imdb.load_data``.
 
     Returns:
         ``x_train``, ``x_test``: 1-D object arrays of Python lists of ints (``[n]``);
@@ -47,10 +53,11 @@ def load_data(
             ``maxlen`` that keeps nothing, a corrupt file.
         FileNotFoundError: the file is not on disk and cannot be downloaded.
 
-    Example::
-
-        (x_train, y_train), (x_test, y_test) = reuters.load_data(num_words=10000)
-        len(x_train), len(x_test), len(reuters.get_label_names())     # 8982, 2246, 46
+    Examples:
+        >>> from funcnet.datasets import reuters
+        >>> (x_train, y_train), (x_test, y_test) = reuters.load_data(num_words=10000)
+        >>> len(x_train), len(x_test), len(reuters.get_label_names())
+        (8982, 2246, 46)
     """
     _sequences.check_options(num_words, skip_top, maxlen, start_char, oov_char, index_from)
     test_split = _files.check_split(test_split)

@@ -37,10 +37,11 @@ class Dense(Layer):
       units: output features.
       activation: name (`"relu"`, `"softmax"`, ...), function, or None for linear.
       use_bias: add a learned bias.
-      kernel_initializer, bias_initializer: name or `fn(key, shape, dtype)`.
+      kernel_initializer: name or `fn(key, shape, dtype)`.
+      bias_initializer: name or `fn(key, shape, dtype)`.
       dtype: the weights' dtype (float32 by default).
 
-    Example:
+    Examples:
       >>> import jax
       >>> layer = Dense(3, activation="relu")
       >>> params = layer.init(jax.random.key(0), (4,))

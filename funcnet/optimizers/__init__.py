@@ -1,9 +1,13 @@
 """Optimizers: hand-written gradient transformations in optax's `(init, update)` protocol.
 
 Named optimizers (`sgd`, `rmsprop`, `adagrad`, `adam`) follow Keras 3's update rules and defaults
-and are chains of the atomic transformations below, so they compose with optax::
+and are chains of the atomic transformations below, so they compose with optax:
 
-    optax.chain(optax.clip_by_global_norm(1.0), optimizers.rmsprop(1e-3))
+    >>> import optax
+    >>> from funcnet import optimizers
+    >>> optimizer = optax.chain(optax.clip_by_global_norm(1.0), optimizers.rmsprop(1e-3))
+    >>> isinstance(optimizer, optax.GradientTransformation)
+    True
 """
 from funcnet.optimizers._aliases import adagrad, adam, rmsprop, sgd
 from funcnet.optimizers._registry import get, names

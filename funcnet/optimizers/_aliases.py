@@ -1,12 +1,18 @@
 """The named optimizers, each a chain of the atomic transformations, with Keras 3's defaults.
 
 Their parameter trajectories follow `keras.optimizers.<Name>` with the same hyper-parameters.
-Use them as any optax optimizer::
+Use them as any optax optimizer:
 
-    optimizer = optimizers.rmsprop(1e-3)
-    opt_state = optimizer.init(params)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    params = optax.apply_updates(params, updates)
+    >>> import jax.numpy as jnp, optax
+    >>> from funcnet import optimizers
+    >>> params = {"w": jnp.array([1.0, -2.0])}
+    >>> grads = {"w": jnp.array([0.5, 0.5])}
+    >>> optimizer = optimizers.rmsprop(1e-3)
+    >>> opt_state = optimizer.init(params)
+    >>> updates, opt_state = optimizer.update(grads, opt_state, params)
+    >>> params = optax.apply_updates(params, updates)
+    >>> params["w"].shape
+    (2,)
 """
 from __future__ import annotations
 
