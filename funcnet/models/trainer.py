@@ -177,7 +177,7 @@ class Trainer:
 
     def _output_struct(self, x, what: str):
         """The model's output shape for `x`, by tracing (no compile); raises on inputs that do not fit."""
-        sample = jax.tree.map(lambda a: jax.ShapeDtypeStruct((2, *a.shape[1:]), a.dtype), x)
+        sample = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), x)  # abstract: no compute
         params = self.params if self.params is not None else self._expected_params(
             self._graph_for([tuple(a.shape[1:]) for a in (x if isinstance(x, list) else [x])])
         )
@@ -199,7 +199,7 @@ class Trainer:
             raise ValueError(f"{what}: x has {n} samples but y has {len(labels)}; they must match.")
         if labels.ndim == 1 and len(out.shape) == 2 and out.shape[1] == 1:
             labels = labels.reshape(-1, 1)  # (N,) labels for an (N, 1) output, as Keras expands them
-        y_struct = jax.ShapeDtypeStruct((2, *labels.shape[1:]), labels.dtype)
+        y_struct = jax.ShapeDtypeStruct((out.shape[0], *labels.shape[1:]), labels.dtype)
         try:
             jax.eval_shape(compiled.loss_fn, y_struct, out)
         except ValueError as err:
