@@ -58,6 +58,67 @@ def child(args) -> None:
     })
 
 
+def child_plain_jax(args) -> None:
+    """The same network and layout written in plain JAX + optax: the floor for funcnet's overhead."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+    from funcnet import datasets, utils
+
+    (x, y), _ = datasets.mnist.load_data(path=os.path.join(args.data_dir, "mnist.npz"))
+    x = x.reshape(len(x), -1).astype("float32") / 255
+    y = utils.to_categorical(y, 10)
+    n, batch = len(x), args.batch_size
+    steps = n // batch  # full batches only: a plain loop's usual simplification
+    mesh = Mesh(np.array(jax.devices()[: args.n]), ("batch",))
+    replicated, split = NamedSharding(mesh, P()), NamedSharding(mesh, P("batch"))
+    clock = _harness.EpochClock()
+    clock.start()
+    k1, k2 = jax.random.split(jax.random.key(0))
+    params = {"w1": jax.random.uniform(k1, (784, args.width), minval=-0.07, maxval=0.07), "b1": jnp.zeros(args.width),
+              "w2": jax.random.uniform(k2, (args.width, 10), minval=-0.1, maxval=0.1), "b2": jnp.zeros(10)}
+    tx = optax.rmsprop(1e-3, decay=0.9, eps=1e-7)
+    params = jax.device_put(params, replicated)
+    opt_state = jax.device_put(tx.init(params), replicated)
+    x, y = jax.device_put(x, replicated), jax.device_put(y, replicated)
+
+    @jax.jit
+    def epoch(params, opt_state, x, y, e):
+        order = jax.random.permutation(jax.random.fold_in(jax.random.key(1), e), n)
+
+        def body(i, carry):
+            params, opt_state, total = carry
+            idx = jax.lax.with_sharding_constraint(jax.lax.dynamic_slice_in_dim(order, i * batch, batch), split)
+            xb = jax.lax.with_sharding_constraint(jnp.take(x, idx, axis=0), split)
+            yb = jax.lax.with_sharding_constraint(jnp.take(y, idx, axis=0), split)
+
+            def loss_fn(p):
+                h = jax.nn.relu(xb @ p["w1"] + p["b1"])
+                return -(jax.nn.log_softmax(h @ p["w2"] + p["b2"]) * yb).sum(-1).mean()
+
+            loss, grads = jax.value_and_grad(loss_fn)(params)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state, total + loss
+
+        params, opt_state, total = jax.lax.fori_loop(0, steps, body, (params, opt_state, jnp.zeros([])))
+        return params, opt_state, total / steps
+
+    losses = []
+    for e in range(args.epochs):
+        params, opt_state, loss = epoch(params, opt_state, x, y, e)
+        losses.append(float(loss))
+        clock.epoch_end()
+    times = clock.epoch_times()
+    _harness.emit({
+        "devices": args.n, "data_parallel": True, "plain_jax": True, "platform": jax.devices()[0].platform,
+        "epoch_times": times, "steady": float(np.median(times[1:])) if len(times) > 1 else times[0],
+        "losses": losses, "samples": steps * batch,
+    })
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--devices", type=int, nargs="+", default=[1, 2, 4, 8])
@@ -71,11 +132,13 @@ def main() -> None:
     p.add_argument("--out", default=None, help="write a markdown table here (and the raw numbers beside it as .json)")
     p.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--dp1", action="store_true", help="use DataParallel also for one device (its overhead)")
+    p.add_argument("--plain-jax", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--no-baseline", action="store_true", help="skip the plain-JAX rows")
     args = p.parse_args()
     args.data_dir = _harness.data_dir(args.data_dir)
     if args.child is not None:
         args.n = args.child
-        child(args)
+        (child_plain_jax if args.plain_jax else child)(args)
         return
 
     env = dict(os.environ)
@@ -83,11 +146,13 @@ def main() -> None:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.forced_devices}"
     load_start = os.getloadavg()
     rows = []
-    runs = [(1, False)] + [(n, True) for n in args.devices]
-    for n, dp in runs:
+    runs = [(1, False, False)] + [(n, True, False) for n in args.devices]
+    if not args.no_baseline:
+        runs += [(n, True, True) for n in args.devices]
+    for n, dp, plain in runs:
         cmd = [sys.executable, __file__, "--child", str(n), "--epochs", str(args.epochs), "--batch-size",
                str(args.batch_size), "--width", str(args.width), "--dtype-policy", args.dtype_policy,
-               "--data-dir", args.data_dir] + (["--dp1"] if dp and n == 1 else [])
+               "--data-dir", args.data_dir] + (["--dp1"] if dp and n == 1 else []) + (["--plain-jax"] if plain else [])
         started = time.perf_counter()
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         line = [ln for ln in done.stdout.splitlines() if ln.startswith(_harness.MARKER)]
@@ -96,18 +161,20 @@ def main() -> None:
         result = json.loads(line[-1][len(_harness.MARKER):])
         result["process_seconds"] = time.perf_counter() - started
         rows.append(result)
-        label = f"{n} (DataParallel)" if result["data_parallel"] else f"{n} (no distribution)"
+        label = f"{n} ({_layout(result)})"
         print(f"{label:>20}: steady epoch {result['steady']:.2f} s, first {result['epoch_times'][0]:.2f} s, "
               f"{result['samples'] / result['steady']:,.0f} samples/s, losses {[round(v, 4) for v in result['losses']]}",
               flush=True)
     load_end = os.getloadavg()
     base = rows[0]["steady"]
-    table = ["| devices | layout | steady epoch (s) | samples/s | vs one device | first epoch (s) | final loss |",
-             "|---|---|---|---|---|---|---|"]
+    plain = {r["devices"]: r for r in rows if r.get("plain_jax")}
+    table = ["| devices | layout | steady epoch (s) | samples/s | vs funcnet on one device | vs plain JAX, same devices "
+             "| first epoch (s) | final loss |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        layout = "DataParallel" if r["data_parallel"] else "none (default path)"
-        table.append(f"| {r['devices']} | {layout} | {r['steady']:.2f} | {r['samples'] / r['steady']:,.0f} | "
-                     f"{r['steady'] / base:.2f}x | {r['epoch_times'][0]:.2f} | {r['losses'][-1]:.4f} |")
+        same = plain.get(r["devices"])
+        versus = f"{r['steady'] / same['steady']:.2f}x" if same and not r.get("plain_jax") and r["data_parallel"] else ""
+        table.append(f"| {r['devices']} | {_layout(r)} | {r['steady']:.2f} | {r['samples'] / r['steady']:,.0f} | "
+                     f"{r['steady'] / base:.2f}x | {versus} | {r['epoch_times'][0]:.2f} | {r['losses'][-1]:.4f} |")
     header = (f"`{' '.join(sys.argv)}`  \nplatform {rows[0]['platform']}, forced host devices "
               f"{args.forced_devices or 'off'}, width {args.width}, batch {args.batch_size}, {args.epochs} epochs, "
               f"dtype policy {args.dtype_policy}; load average {load_start[0]:.1f} at start, {load_end[0]:.1f} at end")
@@ -118,6 +185,12 @@ def main() -> None:
             f.write(text)
         with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
             json.dump({"argv": sys.argv, "rows": rows, "load": [load_start, load_end]}, f, indent=1)
+
+
+def _layout(row: dict) -> str:
+    if row.get("plain_jax"):
+        return "plain JAX + optax, batch split (full batches only)"
+    return "funcnet DataParallel" if row["data_parallel"] else "funcnet, no distribution (default path)"
 
 
 if __name__ == "__main__":

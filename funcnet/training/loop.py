@@ -47,8 +47,10 @@ def _plan_width(batch_size: int, distribution) -> int:
 
 def _batch(tree, idx, distribution):
     """The samples `idx` of every array in `tree`; split across the devices under a distribution."""
-    batch = _take(tree, idx)
-    return batch if distribution is None else distribution.constrain_batch(batch)
+    if distribution is None:
+        return _take(tree, idx)
+    # Split the indices first, so each device gathers only its own rows (not the whole batch).
+    return distribution.constrain_batch(_take(tree, distribution.constrain_batch(idx)))
 
 
 
