@@ -7,6 +7,10 @@
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "numpy")
+# CI and the README pass a relative FUNCNET_DATA_DIR (../shared/datasets); tests that change the
+# current folder (the docs' pages run in a fresh temporary one) must still find it.
+if os.environ.get("FUNCNET_DATA_DIR"):
+    os.environ["FUNCNET_DATA_DIR"] = os.path.abspath(os.environ["FUNCNET_DATA_DIR"])
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
