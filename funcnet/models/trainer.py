@@ -23,7 +23,7 @@ from funcnet import distribution as distribution_module
 from funcnet import metrics as metrics_module
 from funcnet import optimizers
 from funcnet.models import _programs
-from funcnet.training import TrainState, make_evaluate, make_predict, make_train_epoch
+from funcnet.training import TrainState, make_evaluate, make_predict, make_streamed_epoch, make_train_epoch
 
 
 @dataclasses.dataclass
@@ -37,6 +37,7 @@ class _Compiled:
     key: tuple
     policy: Any = None
     distribution: Any = None
+    steps_per_execution: int | None = None
 
 
 def _setting_key(value) -> Hashable:
@@ -102,7 +103,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics: Sequence | None = None, *, dtype_policy=None,
-                distribution=None) -> None:
+                distribution=None, steps_per_execution: int | None = None) -> None:
         """Sets the optimizer, loss and metrics for `fit` and `evaluate`, and how they run.
 
         Args:
@@ -116,6 +117,11 @@ class Trainer:
             Params and optimizer state stay float32.
           distribution: a `distribution.DataParallel` to split every batch across its devices (and
             hosts), or None for one device.
+          steps_per_execution: None (the default) puts the training data on the device and runs each
+            epoch as one compiled program. An int k keeps them on the host and runs k steps per
+            compiled call on batches copied over as they are needed: for data sets larger than the
+            device's memory, or to save the device copy. The same batches and order, so the same
+            training up to float rounding.
 
         Resets the optimizer state (the next `fit` starts it afresh); the params are kept.
         """
@@ -125,6 +131,10 @@ class Trainer:
         policy = mixed_precision.get(dtype_policy)
         if policy.loss_scale:
             tx = mixed_precision.loss_scaling(tx)
+        if steps_per_execution is not None and (isinstance(steps_per_execution, bool)
+                                                or not isinstance(steps_per_execution, numbers.Integral)
+                                                or steps_per_execution < 1):
+            raise ValueError(f"compile(steps_per_execution=...) must be None or a positive int; got {steps_per_execution!r}.")
         if distribution is not None and not isinstance(distribution, distribution_module.DataParallel):
             raise TypeError(
                 f"compile(distribution=...) takes a funcnet.distribution.DataParallel or None; got {distribution!r}."
@@ -143,9 +153,10 @@ class Trainer:
         tx_key = _setting_key(optimizer) if isinstance(optimizer, str) else (
             _programs.value_key(optimizer) or _programs.identity_key(optimizer)
         )
+        steps_per_execution = None if steps_per_execution is None else int(steps_per_execution)
         key = (tx_key, _setting_key(loss), tuple(_setting_key(m) for m in resolved), policy,
-               distribution.key() if distribution is not None else None)
-        self._compiled = _Compiled(tx, loss, loss_fn, resolved, key, policy, distribution)
+               distribution.key() if distribution is not None else None, steps_per_execution)
+        self._compiled = _Compiled(tx, loss, loss_fn, resolved, key, policy, distribution, steps_per_execution)
         self._opt_state = None
         self._step = 0
 
@@ -295,16 +306,23 @@ class Trainer:
         def build_epoch():
             # The progress sink lives with the program: a cached program calls back into it on every fit.
             sink = _ProgressBar() if verbose == 1 else None
-            program = make_train_epoch(
-                self.frozen().apply, compiled.loss_fn, compiled.optimizer, compiled.metrics, batch_size=batch_size,
-                shuffle=bool(shuffle), progress=sink.update if sink else None, stop_on_nan=stop_on_nan,
-                policy=compiled.policy, distribution=compiled.distribution,
-            )
+            settings = dict(batch_size=batch_size, shuffle=bool(shuffle), progress=sink.update if sink else None,
+                            stop_on_nan=stop_on_nan, policy=compiled.policy, distribution=compiled.distribution)
+            if compiled.steps_per_execution is None:
+                program = make_train_epoch(self.frozen().apply, compiled.loss_fn, compiled.optimizer,
+                                           compiled.metrics, **settings)
+            else:
+                program = make_streamed_epoch(self.frozen().apply, compiled.loss_fn, compiled.optimizer,
+                                              compiled.metrics, steps_per_execution=compiled.steps_per_execution,
+                                              **settings)
             return program, sink
 
         epoch_fn, progress = self._program(("epoch", batch_size, bool(shuffle), verbose == 1, stop_on_nan), build_epoch)
         put_data = _data_placer(compiled.distribution)
-        x_dev, y_dev = put_data(inputs), put_data(labels)
+        if compiled.steps_per_execution is None:
+            x_dev, y_dev = put_data(inputs), put_data(labels)
+        else:  # streamed: the training data stay on the host
+            x_dev, y_dev = inputs, labels
         val_dev = put_data(validation) if validation is not None else None
 
         if self._opt_state is None:

@@ -67,6 +67,59 @@ def _report_every(steps: int) -> int:
     return max(1, steps // 50)  # about 50 updates of a progress bar per epoch
 
 
+def _initial_carry(state: TrainState, metrics: tuple):
+    """(state, metric states, sum of losses, samples seen, halted): what an epoch carries step to step."""
+    return state, tuple(m.init() for m in metrics), jnp.zeros([]), jnp.zeros([]), jnp.array(False)
+
+
+def _finish(carry, metrics: tuple):
+    """`(state, logs)` at the end of an epoch: the mean loss, each metric's result, and `halted`."""
+    state, metric_states, loss_sum, seen, halted = carry
+    logs = {"loss": loss_sum / jnp.maximum(seen, 1.0)}
+    logs.update({m.name: m.result(s) for m, s in zip(metrics, metric_states)})
+    logs["halted"] = halted
+    return state, logs
+
+
+def _train_body(train_step, fetch, dropout_key, stop_on_nan: bool, distribution):
+    """The `fori_loop` body of an epoch: step `i` trains on `fetch(i) -> (x, y, weight, step_index)`.
+
+    `step_index` (the step's number within the epoch) keys its dropout: `fold_in(dropout_key, step_index)`.
+    With `stop_on_nan`, every step after the first whose loss is not finite is skipped.
+    """
+
+    def body(i, carry):
+        state, metric_states, loss_sum, seen, halted = carry
+        x, y, batch_weight, step_index = fetch(i)
+        valid = jnp.sum(batch_weight)
+        if distribution is not None:
+            batch_weight = distribution.constrain_batch(batch_weight)
+
+        def run(operand):
+            state, metric_states = operand
+            state, metric_states, total = train_step(
+                state, metric_states, x, y, batch_weight, valid, jax.random.fold_in(dropout_key, step_index)
+            )
+            if distribution is not None:
+                state = state._replace(params=distribution.constrain_state(state.params),
+                                       opt_state=distribution.constrain_state(state.opt_state))
+            return state, metric_states, total
+
+        if stop_on_nan:
+            def skip(operand):
+                return operand[0], operand[1], jnp.zeros([], jnp.float32)
+
+            state, metric_states, total = jax.lax.cond(halted, skip, run, (state, metric_states))
+            seen = seen + jnp.where(halted, 0.0, valid)
+            halted = halted | ~jnp.isfinite(total)
+        else:
+            state, metric_states, total = run((state, metric_states))
+            seen = seen + valid
+        return state, metric_states, loss_sum + total, seen, halted
+
+    return body
+
+
 def make_train_epoch(
     apply_fn,
     loss_fn,
@@ -111,39 +164,13 @@ def make_train_epoch(
         dropout_key = stream_key(state.rng, DROPOUT_STREAM, epoch_index)
         idx, weight = batch_plan(n, batch_size, key, width)
         steps = idx.shape[0]
-        every = _report_every(steps)
 
-        def body(i, carry):
-            state, metric_states, loss_sum, seen, halted = carry
-            batch_idx, batch_weight = idx[i], weight[i]
-            valid = jnp.sum(batch_weight)
-            if distribution is not None:
-                batch_weight = distribution.constrain_batch(batch_weight)
+        def fetch(i):
+            batch_idx = idx[i]
+            return _batch(x, batch_idx, distribution), _batch(y, batch_idx, distribution), weight[i], i
 
-            def run(operand):
-                state, metric_states = operand
-                state, metric_states, total = train_step(
-                    state, metric_states, _batch(x, batch_idx, distribution), _batch(y, batch_idx, distribution),
-                    batch_weight, valid, jax.random.fold_in(dropout_key, i),
-                )
-                if distribution is not None:
-                    state = state._replace(params=distribution.constrain_state(state.params),
-                                           opt_state=distribution.constrain_state(state.opt_state))
-                return state, metric_states, total
-
-            if stop_on_nan:
-                def skip(operand):
-                    return operand[0], operand[1], jnp.zeros([], jnp.float32)
-
-                state, metric_states, total = jax.lax.cond(halted, skip, run, (state, metric_states))
-                seen = seen + jnp.where(halted, 0.0, valid)
-                halted = halted | ~jnp.isfinite(total)
-            else:
-                state, metric_states, total = run((state, metric_states))
-                seen = seen + valid
-            return state, metric_states, loss_sum + total, seen, halted
-
-        carry = (state, tuple(m.init() for m in metrics), jnp.zeros([]), jnp.zeros([]), jnp.array(False))
+        body = _train_body(train_step, fetch, dropout_key, stop_on_nan, distribution)
+        carry = _initial_carry(state, metrics)
         if progress is None:
             carry = jax.lax.fori_loop(0, steps, body, carry)
         else:
@@ -157,11 +184,7 @@ def make_train_epoch(
                 return carry
 
             carry = jax.lax.fori_loop(0, -(-steps // every), chunk, carry)
-        state, metric_states, loss_sum, seen, halted = carry
-        logs = {"loss": loss_sum / jnp.maximum(seen, 1.0)}
-        logs.update({m.name: m.result(s) for m, s in zip(metrics, metric_states)})
-        logs["halted"] = halted
-        return state, logs
+        return _finish(carry, metrics)
 
     return epoch
 
