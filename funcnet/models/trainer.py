@@ -23,7 +23,15 @@ from funcnet import distribution as distribution_module
 from funcnet import metrics as metrics_module
 from funcnet import optimizers
 from funcnet.models import _programs
-from funcnet.training import TrainState, make_evaluate, make_predict, make_streamed_epoch, make_train_epoch
+from funcnet.training import (
+    TrainState,
+    make_evaluate,
+    make_predict,
+    make_streamed_epoch,
+    make_streamed_evaluate,
+    make_streamed_predict,
+    make_train_epoch,
+)
 
 
 @dataclasses.dataclass
@@ -117,10 +125,10 @@ class Trainer:
             Params and optimizer state stay float32.
           distribution: a `distribution.DataParallel` to split every batch across its devices (and
             hosts), or None for one device.
-          steps_per_execution: None (the default) puts the training data on the device and runs each
-            epoch as one compiled program. An int k keeps them on the host and runs k steps per
-            compiled call on batches copied over as they are needed: for data sets larger than the
-            device's memory, or to save the device copy. The same batches and order, so the same
+          steps_per_execution: None (the default) puts the data on the device and runs each epoch
+            (and each evaluate and predict) as one compiled program. An int k keeps them on the host
+            and runs k steps per compiled call on batches copied over as they are needed: for data
+            sets larger than the device's memory, or to save the device copy. The same batches and order, so the same
             training up to float rounding.
 
         Resets the optimizer state (the next `fit` starts it afresh); the params are kept.
@@ -318,11 +326,8 @@ class Trainer:
             return program, sink
 
         epoch_fn, progress = self._program(("epoch", batch_size, bool(shuffle), verbose == 1, stop_on_nan), build_epoch)
-        put_data = _data_placer(compiled.distribution)
-        if compiled.steps_per_execution is None:
-            x_dev, y_dev = put_data(inputs), put_data(labels)
-        else:  # streamed: the training data stay on the host
-            x_dev, y_dev = inputs, labels
+        put_data = _data_placer(compiled.distribution, compiled.steps_per_execution)
+        x_dev, y_dev = put_data(inputs), put_data(labels)
         val_dev = put_data(validation) if validation is not None else None
 
         if self._opt_state is None:
@@ -385,11 +390,14 @@ class Trainer:
     # ------------------------------------------------------------------ evaluate / predict
     def _evaluate_arrays(self, x, y, batch_size: int) -> dict[str, float]:
         compiled = self._compiled
-        evaluate = self._program(
-            ("evaluate", batch_size),
-            lambda: make_evaluate(self.frozen().apply, compiled.loss_fn, compiled.metrics, batch_size=batch_size,
-                                  policy=compiled.policy, distribution=compiled.distribution),
-        )
+        settings = dict(batch_size=batch_size, policy=compiled.policy, distribution=compiled.distribution)
+        if compiled.steps_per_execution is None:
+            build = lambda: make_evaluate(self.frozen().apply, compiled.loss_fn, compiled.metrics, **settings)  # noqa: E731
+        else:
+            build = lambda: make_streamed_evaluate(  # noqa: E731
+                self.frozen().apply, compiled.loss_fn, compiled.metrics,
+                steps_per_execution=compiled.steps_per_execution, **settings)
+        evaluate = self._program(("evaluate", batch_size), build)
         return callbacks_module.to_floats(evaluate(self._placed_params(), x, y), self._log_order())
 
     def _placed_params(self):
@@ -409,7 +417,7 @@ class Trainer:
         if x is None or y is None:
             raise ValueError("evaluate needs x and y.")
         inputs, labels = self._prepare(x, y, "evaluate")
-        put_data = _data_placer(self._compiled.distribution)
+        put_data = _data_placer(self._compiled.distribution, self._compiled.steps_per_execution)
         logs = self._evaluate_arrays(put_data(inputs), put_data(labels), batch_size)
         if verbose:
             print(_format_logs(logs), flush=True)
@@ -428,12 +436,15 @@ class Trainer:
         compiled = self._compiled
         policy = compiled.policy if compiled is not None else None
         dist = compiled.distribution if compiled is not None else None
-        predict = self._program(
-            ("predict", batch_size, policy, dist.key() if dist is not None else None),
-            lambda: make_predict(self.frozen().apply, batch_size=batch_size, policy=policy, distribution=dist),
-            with_compile_settings=False,
-        )
-        outputs = predict(self._placed_params(), _data_placer(dist)(inputs))
+        chunk = compiled.steps_per_execution if compiled is not None else None
+        settings = dict(batch_size=batch_size, policy=policy, distribution=dist)
+        if chunk is None:
+            build = lambda: make_predict(self.frozen().apply, **settings)  # noqa: E731
+        else:
+            build = lambda: make_streamed_predict(self.frozen().apply, steps_per_execution=chunk, **settings)  # noqa: E731
+        predict = self._program(("predict", batch_size, policy, dist.key() if dist is not None else None, chunk),
+                                build, with_compile_settings=False)
+        outputs = predict(self._placed_params(), _data_placer(dist, chunk)(inputs))
         return jax.tree.map(distribution_module.host_array, outputs)
 
     def _require_params(self, where: str) -> None:
@@ -492,8 +503,11 @@ def _check_verbose(verbose, where: str) -> int:
     return int(verbose)
 
 
-def _data_placer(distribution):
-    """Puts data on the device: whole on every device of a distribution, or on the default device."""
+def _data_placer(distribution, steps_per_execution=None):
+    """Puts data on the device: whole on every device of a distribution, or on the default device; with
+    `steps_per_execution` they stay on the host (numpy), streamed a chunk at a time."""
+    if steps_per_execution is not None:
+        return lambda tree: jax.tree.map(np.asarray, tree)
     return jax.device_put if distribution is None else distribution.put_data
 
 

@@ -20,7 +20,7 @@ Examples:
 from funcnet.training.loop import batch_plan, make_evaluate, make_predict, make_train_epoch
 from funcnet.training.state import TrainState
 from funcnet.training.step import make_eval_step, make_train_step
-from funcnet.training.streaming import make_streamed_epoch
+from funcnet.training.streaming import make_streamed_epoch, make_streamed_evaluate, make_streamed_predict
 
 __all__ = [
     "TrainState",
@@ -29,6 +29,8 @@ __all__ = [
     "make_evaluate",
     "make_predict",
     "make_streamed_epoch",
+    "make_streamed_evaluate",
+    "make_streamed_predict",
     "make_train_epoch",
     "make_train_step",
 ]

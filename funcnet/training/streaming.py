@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from funcnet import mixed_precision
+from funcnet.distribution import BATCH_AXIS
 from funcnet.training.loop import (
     Progress,
     _finish,
@@ -27,7 +29,7 @@ from funcnet.training.loop import (
     batch_plan,
 )
 from funcnet.training.state import DROPOUT_STREAM, SHUFFLE_STREAM, TrainState, stream_key
-from funcnet.training.step import make_train_step
+from funcnet.training.step import _forward, make_eval_step, make_train_step
 
 
 def make_streamed_epoch(
@@ -51,8 +53,7 @@ def make_streamed_epoch(
     samples (two while the next is copied). `progress` hears after each chunk. With a `distribution`
     (one process only) each chunk's batches are split across its devices.
     """
-    if isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int) or steps_per_execution < 1:
-        raise ValueError(f"steps_per_execution must be a positive int; got {steps_per_execution!r}.")
+    _check_steps(steps_per_execution)
     metrics = tuple(metrics)
     train_step = make_train_step(apply_fn, loss_fn, optimizer, metrics, policy=policy)
     width = _plan_width(batch_size, distribution)
@@ -78,38 +79,19 @@ def make_streamed_epoch(
 
     finish = jax.jit(lambda carry: _finish(carry, metrics))
 
-    def put(chunk):
-        if distribution is None:
-            return jax.device_put(chunk)
-        sharding = jax.sharding.NamedSharding(distribution.mesh, jax.sharding.PartitionSpec(None, "batch"))
-        return jax.device_put(chunk, sharding)
+    put = _placer(distribution)
 
     def epoch(state: TrainState, x, y, epoch_index):
-        if distribution is not None and jax.process_count() > 1:
-            raise ValueError("steps_per_execution with several processes is not supported; "
-                             "leave it None (the data are then gathered onto every device).")
-        n = len(y)
-        idx, weight, dropout_key = plan(state.rng, epoch_index, n)
-        idx, weight = np.asarray(idx), np.asarray(weight)
-        steps = idx.shape[0]
+        _check_one_process(distribution)
+        idx, weight, dropout_key = plan(state.rng, epoch_index, len(y))
         carry = _initial_carry(state, metrics)
-        reported, previous = None, None
-        for start in range(0, steps, chunk_steps):
-            count = min(chunk_steps, steps - start)
-            rows = np.zeros((chunk_steps, width), idx.dtype)  # the last chunk is padded; its padding never runs
-            rows[:count] = idx[start:start + count]
-            w = np.zeros((chunk_steps, width), weight.dtype)
-            w[:count] = weight[start:start + count]
-            xs = jax.tree.map(lambda a: put(np.asarray(a)[rows]), x)
-            ys = put(np.asarray(y)[rows])
+        reported, wait = None, _DoubleBuffer()
+        for start, count, rows, w in _chunks(idx, weight, chunk_steps):
+            xs, ys = _gather(x, rows, put), _gather(y, rows, put)
             carry = run_chunk(carry, xs, ys, w, np.int32(start), np.int32(count), dropout_key)
-            # Double buffering: wait for the chunk before this one, so the host gathers at most one
-            # chunk ahead (JAX's dispatch would otherwise let it copy the whole epoch over at once).
-            if previous is not None:
-                jax.block_until_ready(previous)
-            previous = carry[2]
+            wait(carry[2])
             if progress is not None:
-                # Report the chunk before this one: by now it has finished, so asking waits for nothing
+                # Report the chunk before this one: it has finished, so asking waits for nothing
                 # and the device keeps working on the chunk just dispatched.
                 if reported is not None:
                     progress(*reported)
@@ -119,3 +101,129 @@ def make_streamed_epoch(
         return finish(carry)
 
     return epoch
+
+
+def make_streamed_evaluate(apply_fn, loss_fn, metrics: Sequence = (), *, batch_size: int, steps_per_execution: int,
+                           policy=None, distribution=None):
+    """`make_evaluate` for data held on the host: `evaluate(params, x, y) -> logs`, in compiled chunks."""
+    _check_steps(steps_per_execution)
+    metrics = tuple(metrics)
+    eval_step = make_eval_step(apply_fn, loss_fn, metrics, policy=policy)
+    width = _plan_width(batch_size, distribution)
+    put = _placer(distribution)
+
+    @jax.jit
+    def run_chunk(params, carry, xs, ys, weights, count):
+        def body(j, carry):
+            metric_states, loss_sum = carry
+            x, y, w = jax.tree.map(lambda a: a[j], xs), ys[j], weights[j]
+            valid = jnp.sum(w)
+            if distribution is not None:
+                x, y, w = distribution.constrain_batch(x), distribution.constrain_batch(y), distribution.constrain_batch(w)
+            metric_states, total = eval_step(params, metric_states, x, y, w, valid)
+            return metric_states, loss_sum + total
+
+        return jax.lax.fori_loop(0, count, body, carry)
+
+    @jax.jit
+    def finish(carry, n):
+        metric_states, loss_sum = carry
+        logs = {"loss": loss_sum / n}
+        logs.update({m.name: m.result(s) for m, s in zip(metrics, metric_states)})
+        return logs
+
+    def evaluate(params, x, y):
+        _check_one_process(distribution)
+        n = len(y)
+        idx, weight = batch_plan(n, batch_size, None, width)
+        carry, wait = (tuple(m.init() for m in metrics), jnp.zeros([])), _DoubleBuffer()
+        for _, count, rows, w in _chunks(idx, weight, steps_per_execution):
+            carry = run_chunk(params, carry, _gather(x, rows, put), _gather(y, rows, put), w, np.int32(count))
+            wait(carry[1])
+        return finish(carry, np.float32(n))
+
+    return evaluate
+
+
+def make_streamed_predict(apply_fn, *, batch_size: int, steps_per_execution: int, policy=None, distribution=None):
+    """`make_predict` for data held on the host: `predict(params, x) -> y_pred` (numpy), in compiled chunks."""
+    _check_steps(steps_per_execution)
+    forward = _forward(apply_fn, mixed_precision.get(policy))
+    width = _plan_width(batch_size, distribution)
+    put = _placer(distribution)
+
+    @jax.jit
+    def run_chunk(params, xs):
+        def one(x):
+            if distribution is not None:
+                x = distribution.constrain_batch(x)
+            return forward(params, x, training=False)
+
+        return jax.lax.map(one, xs)
+
+    def predict(params, x):
+        _check_one_process(distribution)
+        n = len(jax.tree.leaves(x)[0])
+        idx, weight = batch_plan(n, batch_size, None, width)
+        pieces, wait = [], _DoubleBuffer()
+        for _, count, rows, _w in _chunks(idx, weight, steps_per_execution):
+            out = run_chunk(params, _gather(x, rows, put))
+            wait(out)
+            pieces.append((out, count))
+        host = [jax.tree.map(lambda o, c=count: np.asarray(o)[:c, :batch_size].reshape(-1, *o.shape[2:]), out)
+                for out, count in pieces]
+        return jax.tree.map(lambda *parts: np.concatenate(parts)[:n], *host)
+
+    return predict
+
+
+def _check_steps(steps_per_execution) -> None:
+    if isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int) or steps_per_execution < 1:
+        raise ValueError(f"steps_per_execution must be a positive int; got {steps_per_execution!r}.")
+
+
+def _check_one_process(distribution) -> None:
+    if distribution is not None and jax.process_count() > 1:
+        raise ValueError("steps_per_execution with several processes is not supported; leave it None "
+                         "(the data are then gathered onto every device).")
+
+
+def _placer(distribution):
+    """Puts a chunk `[steps, batch, ...]` on the device(s): split along the batch axis under a distribution."""
+    if distribution is None:
+        return jax.device_put
+    sharding = jax.sharding.NamedSharding(distribution.mesh, jax.sharding.PartitionSpec(None, BATCH_AXIS))
+    return lambda chunk: jax.device_put(chunk, sharding)
+
+
+def _chunks(idx, weight, chunk_steps: int):
+    """`(first step, steps, rows, weights)` per chunk of a batch plan, on the host; `rows` and `weights`
+    are padded to `chunk_steps` rows, so every chunk has one shape (the padding is never run)."""
+    idx, weight = np.asarray(idx), np.asarray(weight)
+    steps, width = idx.shape
+    for start in range(0, steps, chunk_steps):
+        count = min(chunk_steps, steps - start)
+        rows = np.zeros((chunk_steps, width), idx.dtype)
+        rows[:count] = idx[start:start + count]
+        w = np.zeros((chunk_steps, width), weight.dtype)
+        w[:count] = weight[start:start + count]
+        yield start, count, rows, w
+
+
+def _gather(tree, rows, put):
+    """The samples `rows` (`[steps, batch]` indices) of every host array in `tree`, put on the device."""
+    return jax.tree.map(lambda a: put(np.asarray(a)[rows]), tree)
+
+
+class _DoubleBuffer:
+    """Called with each chunk's result just after dispatching it: waits for the chunk before, so the
+    host gathers at most one chunk ahead (JAX's asynchronous dispatch would otherwise let it copy the
+    whole data set over at once)."""
+
+    def __init__(self):
+        self.previous = None
+
+    def __call__(self, result) -> None:
+        if self.previous is not None:
+            jax.block_until_ready(self.previous)
+        self.previous = result

@@ -100,3 +100,44 @@ def test_fit_with_steps_per_execution_matches_the_default():
     _assert_same(p1, p2)
     _assert_same(y1, y2)
     assert jnp.asarray(p2["dense"]["kernel"]).dtype == jnp.float32
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 2, 50])
+def test_streamed_evaluate_and_predict_equal_the_device_resident_ones(steps_per_execution):
+    x, y, model, _, state = _setup()
+    acc = [metrics.get("accuracy", loss="categorical_crossentropy")]
+    args = dict(batch_size=16)
+    resident = training.make_evaluate(model.apply, losses.categorical_crossentropy, acc, **args)
+    streamed = training.make_streamed_evaluate(model.apply, losses.categorical_crossentropy, acc,
+                                               steps_per_execution=steps_per_execution, **args)
+    _assert_same(resident(state.params, x, y), streamed(state.params, x, y))
+    for n in (203, 5):  # many batches with a short last one; fewer samples than one batch
+        want = training.make_predict(model.apply, **args)(state.params, x[:n])
+        got = training.make_streamed_predict(model.apply, steps_per_execution=steps_per_execution, **args)(
+            state.params, x[:n])
+        assert isinstance(got, np.ndarray) and got.shape == (n, 4)
+        _assert_same(want, got)
+
+
+def test_streamed_predict_of_a_model_with_two_outputs():
+    a = layers.Input((12,))
+    h = layers.Dense(8, activation="relu")(a)
+    model = models.Model(a, [layers.Dense(3)(h), layers.Dense(1)(h)])
+    params = model.init(jax.random.key(0))
+    x = np.random.default_rng(1).normal(size=(37, 12)).astype(np.float32)
+    got = training.make_streamed_predict(model.apply, batch_size=8, steps_per_execution=2)(params, x)
+    want = model.apply(params, x)
+    assert [g.shape for g in got] == [(37, 3), (37, 1)]
+    _assert_same(list(want), got)
+
+
+def test_a_model_compiled_with_steps_per_execution_evaluates_and_predicts_from_the_host():
+    x, y, model, _, _ = _setup()
+    model.compile("rmsprop", "categorical_crossentropy", ["accuracy"], steps_per_execution=3)
+    model.fit(x, y, epochs=1, batch_size=30, verbose=0)
+    loss, accuracy = model.evaluate(x, y, batch_size=30, verbose=0)
+    reference = models.Sequential(model.layers)
+    reference.compile("rmsprop", "categorical_crossentropy", ["accuracy"])
+    reference.params = model.params
+    np.testing.assert_allclose([loss, accuracy], reference.evaluate(x, y, batch_size=30, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(model.predict(x, batch_size=30), reference.predict(x, batch_size=30), rtol=1e-6)
