@@ -11,7 +11,9 @@ MNIST network (or `--width` units) on real MNIST, `fit` for `--epochs` epochs of
 epochs 2..E.
 
     FUNCNET_DATA_DIR=../shared/datasets python benchmarks/data_parallel.py --devices 1 2 4 8 --out docs/perf-data-parallel.md
-    # a GPU host, the wider MLP of the issue:  ... --forced-devices 0 --width 4096 --batch-size 1024
+    # a GPU host, funcnet beside Keras 3 on JAX for MNIST and the wider MLP (4096 units, batch 1024):
+    ... --forced-devices 0 --devices 1 --keras
+    ... --forced-devices 0 --devices 1 --keras --width 4096 --batch-size 1024
 """
 from __future__ import annotations
 
@@ -53,6 +55,36 @@ def child(args) -> None:
     times = clock.epoch_times()
     _harness.emit({
         "devices": args.n, "data_parallel": dp is not None, "platform": devices[0].platform,
+        "epoch_times": times, "steady": float(np.median(times[1:])) if len(times) > 1 else times[0],
+        "losses": losses, "samples": len(x),
+    })
+
+
+def child_keras(args) -> None:
+    """Keras 3 on JAX, `model.fit` on one device: the peer for the GPU side-by-side (`--keras`)."""
+    os.environ["KERAS_BACKEND"] = "jax"
+    import jax
+    import keras
+    import numpy as np
+
+    from funcnet import datasets, utils
+
+    (x, y), _ = datasets.mnist.load_data(path=os.path.join(args.data_dir, "mnist.npz"))
+    x = x.reshape(len(x), -1).astype("float32") / 255
+    y = utils.to_categorical(y, 10)
+    clock = _harness.EpochClock()
+    clock.start()
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(args.width, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
+    losses = []
+    for epoch in range(args.epochs):
+        history = model.fit(x, y, epochs=epoch + 1, initial_epoch=epoch, batch_size=args.batch_size, verbose=0)
+        losses.append(history.history["loss"][-1])
+        clock.epoch_end()
+    times = clock.epoch_times()
+    _harness.emit({
+        "devices": 1, "data_parallel": False, "keras": True, "platform": jax.devices()[0].platform,
         "epoch_times": times, "steady": float(np.median(times[1:])) if len(times) > 1 else times[0],
         "losses": losses, "samples": len(x),
     })
@@ -134,11 +166,13 @@ def main() -> None:
     p.add_argument("--dp1", action="store_true", help="use DataParallel also for one device (its overhead)")
     p.add_argument("--plain-jax", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-baseline", action="store_true", help="skip the plain-JAX rows")
+    p.add_argument("--keras", action="store_true", help="add Keras 3 on JAX (fit, one device) as a row")
+    p.add_argument("--keras-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     args.data_dir = _harness.data_dir(args.data_dir)
     if args.child is not None:
         args.n = args.child
-        (child_plain_jax if args.plain_jax else child)(args)
+        (child_keras if args.keras_child else child_plain_jax if args.plain_jax else child)(args)
         return
 
     env = dict(os.environ)
@@ -146,13 +180,15 @@ def main() -> None:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.forced_devices}"
     load_start = os.getloadavg()
     rows = []
-    runs = [(1, False, False)] + [(n, True, False) for n in args.devices]
+    runs = [(1, False, "")] + [(n, True, "") for n in args.devices]
     if not args.no_baseline:
-        runs += [(n, True, True) for n in args.devices]
-    for n, dp, plain in runs:
+        runs += [(n, True, "--plain-jax") for n in args.devices]
+    if args.keras:
+        runs += [(1, False, "--keras-child")]
+    for n, dp, kind in runs:
         cmd = [sys.executable, __file__, "--child", str(n), "--epochs", str(args.epochs), "--batch-size",
                str(args.batch_size), "--width", str(args.width), "--dtype-policy", args.dtype_policy,
-               "--data-dir", args.data_dir] + (["--dp1"] if dp and n == 1 else []) + (["--plain-jax"] if plain else [])
+               "--data-dir", args.data_dir] + (["--dp1"] if dp and n == 1 else []) + ([kind] if kind else [])
         started = time.perf_counter()
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         line = [ln for ln in done.stdout.splitlines() if ln.startswith(_harness.MARKER)]
@@ -188,6 +224,8 @@ def main() -> None:
 
 
 def _layout(row: dict) -> str:
+    if row.get("keras"):
+        return "Keras 3 on JAX, `model.fit`"
     if row.get("plain_jax"):
         return "plain JAX + optax, batch split (full batches only)"
     return "funcnet DataParallel" if row["data_parallel"] else "funcnet, no distribution (default path)"
