@@ -5,14 +5,16 @@ split along its first axis across them; params and optimizer state are replicate
 `shard_params=True`, the large ones split across the devices, FSDP-style); XLA partitions the compiled
 step and inserts the gradient all-reduce itself. Nothing here runs per step in Python.
 
-Turn it on with one argument, `model.compile(..., distribution=distribution.DataParallel())`, or, in the functional style, pass it to `training.make_train_epoch(..., distribution=dp)` and place the
+Turn it on with one argument, `model.compile(..., distribution=distribution.DataParallel())`, or,
+in the functional style, pass it to `training.make_train_epoch(..., distribution=dp)` and place the
 state and data with `dp.put_state(state)` and `dp.put_data(x)`.
 
 Several hosts: call `distribution.initialize(...)` (a thin wrapper of `jax.distributed.initialize`)
 first in every process; `DataParallel()` then spans every device of every process. Each process
 passes its own shard of the data to `fit` / `put_data`; the shards are gathered once, so every device
-holds the whole (book-sized) data set and draws the same global order as a one-device run. Data sets
-too large to hold on every device are not supported yet.
+holds the whole (book-sized) data set and draws the same global order as a one-device run. In one
+process, a data set too large for that can stay on the host with `compile(...,
+steps_per_execution=k)`; across several processes that is not supported yet.
 
 Examples:
     >>> import numpy as np
