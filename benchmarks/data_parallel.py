@@ -20,23 +20,34 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
+import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _harness  # noqa: E402
 
 
+def _mnist(data_dir: str):
+    """The book's MNIST training set: images `[60000, 784]` in [0, 1], one-hot labels `[60000, 10]`."""
+    from funcnet import datasets, utils
+
+    (x, y), _ = datasets.mnist.load_data(path=os.path.join(data_dir, "mnist.npz"))
+    return x.reshape(len(x), -1).astype("float32") / 255, utils.to_categorical(y, 10)
+
+
+def _emit(clock, losses: list, samples: int, tags: dict) -> None:
+    """A child's result: its epoch times, the steady epoch (median of epochs 2..E), losses and `tags`."""
+    times = clock.epoch_times()
+    steady = statistics.median(times[1:]) if len(times) > 1 else times[0]
+    _harness.emit({**tags, "epoch_times": times, "steady": steady, "losses": losses, "samples": samples})
+
+
 def child(args) -> None:
     import jax
-    import numpy as np
 
-    from funcnet import datasets, distribution, layers, models, utils
+    from funcnet import distribution, layers, models
 
-    (x, y), (xt, yt) = datasets.mnist.load_data(path=os.path.join(args.data_dir, "mnist.npz"))
-    x = x.reshape(len(x), -1).astype("float32") / 255
-    y = utils.to_categorical(y, 10)
+    x, y = _mnist(args.data_dir)
     devices = jax.devices()[: args.n]
     if len(devices) < args.n:
         raise SystemExit(f"asked for {args.n} devices; this process has {len(jax.devices())}")
@@ -52,12 +63,8 @@ def child(args) -> None:
         history = model.fit(x, y, epochs=epoch + 1, initial_epoch=epoch, batch_size=args.batch_size, verbose=0)
         losses.append(history.history["loss"][-1])  # fit returns after the epoch's logs are on the host
         clock.epoch_end()
-    times = clock.epoch_times()
-    _harness.emit({
-        "devices": args.n, "data_parallel": dp is not None, "platform": devices[0].platform,
-        "epoch_times": times, "steady": float(np.median(times[1:])) if len(times) > 1 else times[0],
-        "losses": losses, "samples": len(x),
-    })
+    _emit(clock, losses, len(x), {"devices": args.n, "data_parallel": dp is not None,
+                                  "platform": devices[0].platform})
 
 
 def child_keras(args) -> None:
@@ -65,13 +72,8 @@ def child_keras(args) -> None:
     os.environ["KERAS_BACKEND"] = "jax"
     import jax
     import keras
-    import numpy as np
 
-    from funcnet import datasets, utils
-
-    (x, y), _ = datasets.mnist.load_data(path=os.path.join(args.data_dir, "mnist.npz"))
-    x = x.reshape(len(x), -1).astype("float32") / 255
-    y = utils.to_categorical(y, 10)
+    x, y = _mnist(args.data_dir)
     clock = _harness.EpochClock()
     clock.start()
     model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(args.width, activation="relu"),
@@ -82,12 +84,8 @@ def child_keras(args) -> None:
         history = model.fit(x, y, epochs=epoch + 1, initial_epoch=epoch, batch_size=args.batch_size, verbose=0)
         losses.append(history.history["loss"][-1])
         clock.epoch_end()
-    times = clock.epoch_times()
-    _harness.emit({
-        "devices": 1, "data_parallel": False, "keras": True, "platform": jax.devices()[0].platform,
-        "epoch_times": times, "steady": float(np.median(times[1:])) if len(times) > 1 else times[0],
-        "losses": losses, "samples": len(x),
-    })
+    _emit(clock, losses, len(x), {"devices": 1, "data_parallel": False, "keras": True,
+                                  "platform": jax.devices()[0].platform})
 
 
 def child_plain_jax(args) -> None:
@@ -98,11 +96,7 @@ def child_plain_jax(args) -> None:
     import optax
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-    from funcnet import datasets, utils
-
-    (x, y), _ = datasets.mnist.load_data(path=os.path.join(args.data_dir, "mnist.npz"))
-    x = x.reshape(len(x), -1).astype("float32") / 255
-    y = utils.to_categorical(y, 10)
+    x, y = _mnist(args.data_dir)
     n, batch = len(x), args.batch_size
     steps = n // batch  # full batches only: a plain loop's usual simplification
     mesh = Mesh(np.array(jax.devices()[: args.n]), ("batch",))
@@ -143,12 +137,8 @@ def child_plain_jax(args) -> None:
         params, opt_state, loss = epoch(params, opt_state, x, y, e)
         losses.append(float(loss))
         clock.epoch_end()
-    times = clock.epoch_times()
-    _harness.emit({
-        "devices": args.n, "data_parallel": True, "plain_jax": True, "platform": jax.devices()[0].platform,
-        "epoch_times": times, "steady": float(np.median(times[1:])) if len(times) > 1 else times[0],
-        "losses": losses, "samples": steps * batch,
-    })
+    _emit(clock, losses, steps * batch, {"devices": args.n, "data_parallel": True, "plain_jax": True,
+                                         "platform": jax.devices()[0].platform})
 
 
 def main() -> None:
@@ -175,9 +165,7 @@ def main() -> None:
         (child_keras if args.keras_child else child_plain_jax if args.plain_jax else child)(args)
         return
 
-    env = dict(os.environ)
-    if args.forced_devices:
-        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.forced_devices}"
+    env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={args.forced_devices}"} if args.forced_devices else {}
     load_start = os.getloadavg()
     rows = []
     runs = [(1, False, "")] + [(n, True, "") for n in args.devices]
@@ -186,16 +174,13 @@ def main() -> None:
     if args.keras:
         runs += [(1, False, "--keras-child")]
     for n, dp, kind in runs:
-        cmd = [sys.executable, __file__, "--child", str(n), "--epochs", str(args.epochs), "--batch-size",
+        cmd = ["--child", str(n), "--epochs", str(args.epochs), "--batch-size",
                str(args.batch_size), "--width", str(args.width), "--dtype-policy", args.dtype_policy,
                "--data-dir", args.data_dir] + (["--dp1"] if dp and n == 1 else []) + ([kind] if kind else [])
-        started = time.perf_counter()
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        line = [ln for ln in done.stdout.splitlines() if ln.startswith(_harness.MARKER)]
-        if done.returncode or not line:
-            sys.exit(f"child for {n} device(s) failed:\n{done.stderr[-3000:]}")
-        result = json.loads(line[-1][len(_harness.MARKER):])
-        result["process_seconds"] = time.perf_counter() - started
+        result, wall, stderr = _harness.run_child(__file__, cmd, env)
+        if result is None:
+            sys.exit(f"child for {n} device(s) failed:\n{stderr}")
+        result["process_seconds"] = wall
         rows.append(result)
         label = f"{n} ({_layout(result)})"
         print(f"{label:>20}: steady epoch {result['steady']:.2f} s, first {result['epoch_times'][0]:.2f} s, "

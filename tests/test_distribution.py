@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from funcnet import distribution, models, training, losses, optimizers
+from funcnet import distribution, losses, optimizers, training
 from tests._workers.problem import BATCH, EPOCHS, build_model, make_data
 
 WORKER = pathlib.Path(__file__).parent / "_workers" / "data_parallel.py"
