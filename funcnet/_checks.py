@@ -45,6 +45,14 @@ def positive_int(value: Any, what: str) -> int:
     return int(value)
 
 
+def positive_count(value: Any, what: str) -> int:
+    """A positive int, else a ValueError for any other value: bools, floats and strings included (as
+    Keras checks `fit`'s counts such as `batch_size`)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{what} must be a positive int; got {value!r}.")
+    return int(value)
+
+
 def check_name(name: Any, what: str = "name") -> str | None:
     if name is None:
         return None

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from funcnet._checks import positive_int
+
 __all__ = ["to_categorical", "vectorize_sequences"]
 
 
@@ -47,14 +49,6 @@ def _flatten_int_lists(sequences: Any) -> tuple[np.ndarray, np.ndarray] | None:
     except OverflowError:
         return None
     return flat, lengths
-
-
-def _positive_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{what} must be a positive int; got {type(value).__name__} {value!r}.")
-    if value <= 0:
-        raise ValueError(f"{what} must be a positive int; got {value}.")
-    return int(value)
 
 
 def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:
@@ -96,7 +90,7 @@ def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:
             raise ValueError("to_categorical: y is empty, so num_classes cannot be inferred; pass num_classes.")
         num_classes = int(flat.max()) + 1
     else:
-        num_classes = _positive_int(num_classes, "to_categorical: num_classes")
+        num_classes = positive_int(num_classes, "to_categorical: num_classes")
         if flat.size and flat.max() >= num_classes:
             raise ValueError(f"to_categorical: y holds the class id {flat.max()}, but num_classes={num_classes} "
                              f"only allows 0..{num_classes - 1}; pass num_classes={flat.max() + 1} or more.")
@@ -128,7 +122,7 @@ def vectorize_sequences(sequences: Any, dimension: int = 10000) -> np.ndarray:
         array([[0., 1., 0., 1.],
                [1., 0., 0., 1.]], dtype=float32)
     """
-    dimension = _positive_int(dimension, "vectorize_sequences: dimension")
+    dimension = positive_int(dimension, "vectorize_sequences: dimension")
     if not isinstance(sequences, (list, tuple, np.ndarray)) and hasattr(sequences, "__array__"):
         sequences = np.asarray(sequences)  # a jax array, say
     if isinstance(sequences, np.ndarray) and sequences.dtype != object:

@@ -22,6 +22,7 @@ from funcnet import checkpoints, losses, mixed_precision
 from funcnet import distribution as distribution_module
 from funcnet import metrics as metrics_module
 from funcnet import optimizers
+from funcnet._checks import positive_count
 from funcnet.models import _programs
 from funcnet.training import (
     TrainState,
@@ -95,12 +96,6 @@ def _format_logs(logs: dict) -> str:
     return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
 
 
-def _check_positive_int(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{what} must be a positive int; got {value!r}.")
-    return int(value)
-
-
 class Trainer:
     """Mixed into `Model`: the training loop of `keras.Model`, on funcnet's functional core."""
 
@@ -128,8 +123,8 @@ class Trainer:
           steps_per_execution: None (the default) puts the data on the device and runs each epoch
             (and each evaluate and predict) as one compiled program. An int k keeps them on the host
             and runs k steps per compiled call on batches copied over as they are needed: for data
-            sets larger than the device's memory, or to save the device copy. The same batches and order, so the same
-            training up to float rounding.
+            sets larger than the device's memory, or to save the device copy. The same batches and
+            order, so the same training up to float rounding.
 
         Resets the optimizer state (the next `fit` starts it afresh); the params are kept.
         """
@@ -139,10 +134,8 @@ class Trainer:
         policy = mixed_precision.get(dtype_policy)
         if policy.loss_scale:
             tx = mixed_precision.loss_scaling(tx)
-        if steps_per_execution is not None and (isinstance(steps_per_execution, bool)
-                                                or not isinstance(steps_per_execution, numbers.Integral)
-                                                or steps_per_execution < 1):
-            raise ValueError(f"compile(steps_per_execution=...) must be None or a positive int; got {steps_per_execution!r}.")
+        if steps_per_execution is not None:
+            steps_per_execution = positive_count(steps_per_execution, "compile(steps_per_execution=...)")
         if distribution is not None and not isinstance(distribution, distribution_module.DataParallel):
             raise TypeError(
                 f"compile(distribution=...) takes a funcnet.distribution.DataParallel or None; got {distribution!r}."
@@ -161,7 +154,6 @@ class Trainer:
         tx_key = _setting_key(optimizer) if isinstance(optimizer, str) else (
             _programs.value_key(optimizer) or _programs.identity_key(optimizer)
         )
-        steps_per_execution = None if steps_per_execution is None else int(steps_per_execution)
         key = (tx_key, _setting_key(loss), tuple(_setting_key(m) for m in resolved), policy,
                distribution.key() if distribution is not None else None, steps_per_execution)
         self._compiled = _Compiled(tx, loss, loss_fn, resolved, key, policy, distribution, steps_per_execution)
@@ -272,7 +264,7 @@ class Trainer:
             Same seed and data: the same history and params, bit for bit.
         """
         compiled = self._require_compiled("fit")
-        batch_size = 32 if batch_size is None else _check_positive_int(batch_size, "fit(batch_size=...)")
+        batch_size = 32 if batch_size is None else positive_count(batch_size, "fit(batch_size=...)")
         if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
             raise ValueError(f"fit(epochs=...) must be an int >= 0; got {epochs!r}.")
         if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, numbers.Integral) or initial_epoch < 0:
@@ -336,7 +328,7 @@ class Trainer:
         if compiled.distribution is not None:
             state = compiled.distribution.put_state(state)
         history = callbacks_module.History()
-        steps = math.ceil(_num_samples(y_dev) / batch_size)
+        steps = math.ceil(len(y_dev) / batch_size)  # y_dev: every process's labels, in a multi-host run
         cb = callbacks_module.CallbackList(
             [history, *callback_list], self, {"epochs": epochs, "steps": steps, "verbose": verbose}
         )
@@ -412,7 +404,7 @@ class Trainer:
         """The loss and metrics on `(x, y)`: `loss` alone, `[loss, metric, ...]`, or a dict with `return_dict`."""
         self._require_compiled("evaluate")
         self._require_params("evaluate")
-        batch_size = 32 if batch_size is None else _check_positive_int(batch_size, "evaluate(batch_size=...)")
+        batch_size = 32 if batch_size is None else positive_count(batch_size, "evaluate(batch_size=...)")
         verbose = _check_verbose(verbose, "evaluate")
         if x is None or y is None:
             raise ValueError("evaluate needs x and y.")
@@ -429,7 +421,7 @@ class Trainer:
     def predict(self, x, batch_size: int | None = None, verbose="auto") -> np.ndarray:
         """The model's outputs for `x`, as a numpy array (`model.apply(model.params, x)`, in batches)."""
         self._require_params("predict")
-        batch_size = 32 if batch_size is None else _check_positive_int(batch_size, "predict(batch_size=...)")
+        batch_size = 32 if batch_size is None else positive_count(batch_size, "predict(batch_size=...)")
         _check_verbose(verbose, "predict")
         inputs = self._as_inputs(x, "predict")
         self._output_struct(inputs, "predict")
@@ -509,10 +501,6 @@ def _data_placer(distribution, steps_per_execution=None):
     if steps_per_execution is not None:
         return lambda tree: jax.tree.map(np.asarray, tree)
     return jax.device_put if distribution is None else distribution.put_data
-
-
-def _num_samples(tree) -> int:
-    return len(jax.tree.leaves(tree)[0])
 
 
 def _map_pair(fn, inputs):

@@ -53,8 +53,6 @@ def _batch(tree, idx, distribution):
     return distribution.constrain_batch(_take(tree, distribution.constrain_batch(idx)))
 
 
-
-
 def _take(tree, idx):
     return jax.tree.map(lambda a: jnp.take(a, idx, axis=0), tree)
 
@@ -203,23 +201,37 @@ def make_evaluate(apply_fn, loss_fn, metrics: Sequence = (), *, batch_size: int,
         idx, weight = batch_plan(_num_samples(y), batch_size, None, width)
 
         def body(carry, batch):
-            metric_states, loss_sum = carry
             batch_idx, batch_weight = batch
-            valid = jnp.sum(batch_weight)
-            if distribution is not None:
-                batch_weight = distribution.constrain_batch(batch_weight)
-            metric_states, total = eval_step(
-                params, metric_states, _batch(x, batch_idx, distribution), _batch(y, batch_idx, distribution),
-                batch_weight, valid,
-            )
-            return (metric_states, loss_sum + total), None
+            x_batch, y_batch = _batch(x, batch_idx, distribution), _batch(y, batch_idx, distribution)
+            return _eval_update(eval_step, params, carry, x_batch, y_batch, batch_weight, distribution), None
 
-        (metric_states, loss_sum), _ = jax.lax.scan(body, (tuple(m.init() for m in metrics), jnp.zeros([])), (idx, weight))
-        logs = {"loss": loss_sum / _num_samples(y)}
-        logs.update({m.name: m.result(s) for m, s in zip(metrics, metric_states)})
-        return logs
+        carry, _ = jax.lax.scan(body, _eval_carry(metrics), (idx, weight))
+        return _eval_logs(carry, metrics, _num_samples(y))
 
     return evaluate
+
+
+def _eval_carry(metrics: tuple):
+    """(metric states, sum of losses): what an evaluation carries from batch to batch."""
+    return tuple(m.init() for m in metrics), jnp.zeros([])
+
+
+def _eval_update(eval_step, params, carry, x, y, weight, distribution):
+    """`carry` after one batch (`x`, `y` already gathered; `weight` 0 marks padding)."""
+    metric_states, loss_sum = carry
+    valid = jnp.sum(weight)
+    if distribution is not None:
+        weight = distribution.constrain_batch(weight)
+    metric_states, total = eval_step(params, metric_states, x, y, weight, valid)
+    return metric_states, loss_sum + total
+
+
+def _eval_logs(carry, metrics: tuple, n):
+    """The mean `loss` over `n` samples and each metric's result."""
+    metric_states, loss_sum = carry
+    logs = {"loss": loss_sum / n}
+    logs.update({m.name: m.result(s) for m, s in zip(metrics, metric_states)})
+    return logs
 
 
 def make_predict(apply_fn, *, batch_size: int, policy=None, distribution=None):

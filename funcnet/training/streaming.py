@@ -19,9 +19,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from funcnet import mixed_precision
+from funcnet._checks import positive_count
 from funcnet.distribution import BATCH_AXIS
 from funcnet.training.loop import (
     Progress,
+    _eval_carry,
+    _eval_logs,
+    _eval_update,
     _finish,
     _initial_carry,
     _plan_width,
@@ -53,7 +57,7 @@ def make_streamed_epoch(
     samples (two while the next is copied). `progress` hears after each chunk. With a `distribution`
     (one process only) each chunk's batches are split across its devices.
     """
-    _check_steps(steps_per_execution)
+    positive_count(steps_per_execution, "steps_per_execution")
     metrics = tuple(metrics)
     train_step = make_train_step(apply_fn, loss_fn, optimizer, metrics, policy=policy)
     width = _plan_width(batch_size, distribution)
@@ -68,11 +72,7 @@ def make_streamed_epoch(
     @jax.jit
     def run_chunk(carry, xs, ys, weights, first_step, count, dropout_key):
         def fetch(j):
-            x = jax.tree.map(lambda a: a[j], xs)
-            y = ys[j]
-            if distribution is not None:
-                x, y = distribution.constrain_batch(x), distribution.constrain_batch(y)
-            return x, y, weights[j], first_step + j
+            return (*_chunk_batch(xs, ys, j, distribution), weights[j], first_step + j)
 
         body = _train_body(train_step, fetch, dropout_key, stop_on_nan, distribution)
         return jax.lax.fori_loop(0, count, body, carry)  # `count` < chunk_steps only in the last chunk
@@ -106,7 +106,7 @@ def make_streamed_epoch(
 def make_streamed_evaluate(apply_fn, loss_fn, metrics: Sequence = (), *, batch_size: int, steps_per_execution: int,
                            policy=None, distribution=None):
     """`make_evaluate` for data held on the host: `evaluate(params, x, y) -> logs`, in compiled chunks."""
-    _check_steps(steps_per_execution)
+    positive_count(steps_per_execution, "steps_per_execution")
     metrics = tuple(metrics)
     eval_step = make_eval_step(apply_fn, loss_fn, metrics, policy=policy)
     width = _plan_width(batch_size, distribution)
@@ -115,28 +115,18 @@ def make_streamed_evaluate(apply_fn, loss_fn, metrics: Sequence = (), *, batch_s
     @jax.jit
     def run_chunk(params, carry, xs, ys, weights, count):
         def body(j, carry):
-            metric_states, loss_sum = carry
-            x, y, w = jax.tree.map(lambda a: a[j], xs), ys[j], weights[j]
-            valid = jnp.sum(w)
-            if distribution is not None:
-                x, y, w = distribution.constrain_batch(x), distribution.constrain_batch(y), distribution.constrain_batch(w)
-            metric_states, total = eval_step(params, metric_states, x, y, w, valid)
-            return metric_states, loss_sum + total
+            x, y = _chunk_batch(xs, ys, j, distribution)
+            return _eval_update(eval_step, params, carry, x, y, weights[j], distribution)
 
         return jax.lax.fori_loop(0, count, body, carry)
 
-    @jax.jit
-    def finish(carry, n):
-        metric_states, loss_sum = carry
-        logs = {"loss": loss_sum / n}
-        logs.update({m.name: m.result(s) for m, s in zip(metrics, metric_states)})
-        return logs
+    finish = jax.jit(lambda carry, n: _eval_logs(carry, metrics, n))
 
     def evaluate(params, x, y):
         _check_one_process(distribution)
         n = len(y)
         idx, weight = batch_plan(n, batch_size, None, width)
-        carry, wait = (tuple(m.init() for m in metrics), jnp.zeros([])), _DoubleBuffer()
+        carry, wait = _eval_carry(metrics), _DoubleBuffer()
         for _, count, rows, w in _chunks(idx, weight, steps_per_execution):
             carry = run_chunk(params, carry, _gather(x, rows, put), _gather(y, rows, put), w, np.int32(count))
             wait(carry[1])
@@ -147,7 +137,7 @@ def make_streamed_evaluate(apply_fn, loss_fn, metrics: Sequence = (), *, batch_s
 
 def make_streamed_predict(apply_fn, *, batch_size: int, steps_per_execution: int, policy=None, distribution=None):
     """`make_predict` for data held on the host: `predict(params, x) -> y_pred` (numpy), in compiled chunks."""
-    _check_steps(steps_per_execution)
+    positive_count(steps_per_execution, "steps_per_execution")
     forward = _forward(apply_fn, mixed_precision.get(policy))
     width = _plan_width(batch_size, distribution)
     put = _placer(distribution)
@@ -177,9 +167,12 @@ def make_streamed_predict(apply_fn, *, batch_size: int, steps_per_execution: int
     return predict
 
 
-def _check_steps(steps_per_execution) -> None:
-    if isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int) or steps_per_execution < 1:
-        raise ValueError(f"steps_per_execution must be a positive int; got {steps_per_execution!r}.")
+def _chunk_batch(xs, ys, j, distribution):
+    """Batch `j` of a chunk `[steps, batch, ...]` (inputs and labels), split across the devices."""
+    x, y = jax.tree.map(lambda a: a[j], xs), ys[j]
+    if distribution is not None:
+        x, y = distribution.constrain_batch(x), distribution.constrain_batch(y)
+    return x, y
 
 
 def _check_one_process(distribution) -> None:
