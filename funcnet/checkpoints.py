@@ -69,15 +69,15 @@ def save(path: str | os.PathLike, trees: Mapping[str, Any], metadata: Mapping[st
     any number of processes and devices can load it.
     """
     path = os.fspath(path)
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        arrays = {name: flatten(tree) for name, tree in trees.items()}  # collective: every process joins
-        if jax.process_index() == 0:
-            _write(path, arrays, metadata)
-        multihost_utils.sync_global_devices(f"funcnet.checkpoints.save:{os.path.abspath(path)}")
+    arrays = {name: flatten(tree) for name, tree in trees.items()}  # with several processes, a collective
+    if jax.process_count() == 1:
+        _write(path, arrays, metadata)
         return
-    _write(path, {name: flatten(tree) for name, tree in trees.items()}, metadata)
+    from jax.experimental import multihost_utils
+
+    if jax.process_index() == 0:
+        _write(path, arrays, metadata)
+    multihost_utils.sync_global_devices(f"funcnet.checkpoints.save:{os.path.abspath(path)}")
 
 
 def _write(path: str, flat_trees: Mapping[str, dict], metadata) -> None:

@@ -89,9 +89,8 @@ def _cast_floats(tree, dtype: str):
     target = jnp.dtype(dtype)
 
     def cast(leaf):
-        if isinstance(leaf, (jax.Array, jax.ShapeDtypeStruct)) or hasattr(leaf, "dtype"):
-            if jnp.issubdtype(leaf.dtype, jnp.floating) and leaf.dtype != target:
-                return leaf.astype(target)
+        if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.floating) and leaf.dtype != target:
+            return leaf.astype(target)
         return leaf
 
     return jax.tree.map(cast, tree)
