@@ -157,6 +157,11 @@ def ordered_legend(ax, **kwargs) -> None:
     ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=kwargs.pop("fontsize", 8), **kwargs)
 
 
+def seeds_caption(n: int) -> str:
+    """`1 seed`, or `3 seeds; bars and band: range over seeds`: how a figure's curves were made."""
+    return f"{n} seed{'s' * (n > 1)}{'; bars and band: range over seeds' if n > 1 else ''}"
+
+
 def save_history_figure(runs: Sequence[dict], path: str | os.PathLike, title: str, metric: str = "accuracy",
                         metric_label: str = "accuracy", loss_label: str = "loss", book: dict | None = None,
                         book_label: str = "book notebook, Keras 2.0.8") -> str:

@@ -106,7 +106,7 @@ def plot(runs: list[CurvesRun], path) -> str:
     return common.save_history_figure(
         [r.history for r in runs], path,
         f"IMDB: {runs[0].num_train:,} training reviews, {runs[0].num_val:,} held-out validation reviews, batch 512 "
-        f"({n} seed{'s' * (n > 1)}{'; bars and band: range over seeds' if n > 1 else ''})",
+        f"({common.seeds_caption(n)})",
         book=BOOK_HISTORY)
 
 

@@ -99,7 +99,7 @@ def plot(runs: list[Run], path) -> str:
     return common.save_history_figure(
         [r.history for r in runs], path,
         f"MNIST, the book's first network: RMSprop, batch 128, validation = the 10,000 test images "
-        f"({n} seed{'s' * (n > 1)}{'; bars and band: range over seeds' if n > 1 else ''})",
+        f"({common.seeds_caption(n)})",
         book=BOOK_HISTORY, book_label="book notebook, Keras 2.0.8")
 
 

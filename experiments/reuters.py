@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"{narrow.history['val_accuracy'][-1]:.4f}, max {max(narrow.history['val_accuracy']):.4f}, "
               f"test acc {narrow.test_accuracy:.4f} ({narrow.seconds:.1f}s)", flush=True)
     n = len(seeds)
-    what = f"{n} seed{'s' * (n > 1)}{'; bars and band: range over seeds' if n > 1 else ''}"
+    what = common.seeds_caption(n)
     pngs = [
         plot(curves, os.path.join(args.out, "reuters.png"),
              f"Reuters: {len(data.x_train) - args.num_val:,} training newswires, {args.num_val:,} held-out validation "
