@@ -89,3 +89,27 @@ def shapes_compatible(actual: Sequence[int | None], expected: Sequence[int | Non
     return len(actual) == len(expected) and all(
         a is None or e is None or a == e for a, e in zip(actual, expected)
     )
+
+
+def _path_str(path) -> str:
+    return "".join(f"[{getattr(p, 'key', getattr(p, 'idx', p))!r}]" for p in path)
+
+
+def check_tree(tree: Any, expected: Any, where: str, what: str = "params") -> None:
+    """Raises ValueError if `tree` (params or state) lacks an entry of `expected`, has unknown entries,
+    or holds an array of the wrong shape (dtypes may differ, e.g. bfloat16 copies)."""
+    got = {_path_str(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    want = {_path_str(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(expected)[0]}
+    missing = sorted(set(want) - set(got))
+    extra = sorted(set(got) - set(want))
+    if missing or extra:
+        raise ValueError(
+            f"{where}: {what} do not match the model. Missing: {missing or 'none'}; unexpected: "
+            f"{extra or 'none'}. Were these {what} made by another model's init?"
+        )
+    for path, leaf in got.items():
+        if tuple(np.shape(leaf)) != tuple(want[path].shape):
+            raise ValueError(
+                f"{where}: {what}{path} has shape {format_shape(tuple(np.shape(leaf)))}, but for these inputs the "
+                f"model needs {format_shape(tuple(want[path].shape))}."
+            )

@@ -79,8 +79,9 @@ class EarlyStopping(Callback):
 
     An epoch improves when `current - min_delta` beats the best so far (for a quantity to minimise;
     `current + min_delta` for one to maximise). After each epoch without improvement `wait` grows;
-    training stops once `wait >= patience`. With `restore_best_weights`, the best epoch's params are
-    put back at the end of training, whether or not it stopped early.
+    training stops once `wait >= patience`. With `restore_best_weights`, the best epoch's params and
+    state (BatchNormalization's moving statistics) are put back at the end of training, whether or not
+    it stopped early.
     """
 
     def __init__(
@@ -110,7 +111,8 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.stopped_epoch = 0
         self.best = math.inf if self.monitor_op is np.less else -math.inf
-        self.best_weights = None
+        self.best_weights = None  # the best epoch's params ...
+        self.best_state = None  # ... and model state
         self.best_epoch = 0
 
     def _improves(self, value: float, reference: float) -> bool:
@@ -128,13 +130,13 @@ class EarlyStopping(Callback):
         if epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = self.model.params
+            self.best_weights, self.best_state = self.model.params, self.model.state
         self.wait += 1
         if self._improves(current, self.best):
             self.best = current
             self.best_epoch = epoch
             if self.restore_best_weights:
-                self.best_weights = self.model.params
+                self.best_weights, self.best_state = self.model.params, self.model.state
             if self.baseline is None or self._improves(current, self.baseline):
                 self.wait = 0
             return
@@ -148,7 +150,7 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
                 print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
-            self.model.params = self.best_weights
+            self.model.params, self.model.state = self.best_weights, self.best_state
 
 
 class ModelCheckpoint(Callback):

@@ -39,7 +39,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 BATCH_AXIS = "batch"
 
-__all__ = ["DataParallel", "initialize", "host_array", "BATCH_AXIS"]
+__all__ = ["DataParallel", "SingleDevice", "as_placement", "initialize", "host_array", "BATCH_AXIS"]
 
 
 def initialize(
@@ -65,6 +65,69 @@ def initialize(
         process_id=process_id,
         local_device_ids=local_device_ids,
     )
+
+
+class SingleDevice:
+    """Everything on one device: the placement of a run without a distribution.
+
+    It has `DataParallel`'s interface, every layout a no-op, so the training passes are written once
+    for both; a program built with it holds no sharding code at all.
+
+    Args:
+      device: a `jax.Device`, or None for JAX's default device.
+    """
+
+    num_devices = 1
+
+    def __init__(self, device: Any | None = None):
+        if device is not None and not isinstance(device, jax.Device):
+            raise TypeError(f"SingleDevice(device=...) takes a jax.Device or None; got {device!r}.")
+        self.device = device
+
+    def key(self) -> tuple:
+        return ("SingleDevice", None if self.device is None else self.device.id)
+
+    def __eq__(self, other):
+        return isinstance(other, SingleDevice) and self.key() == other.key()
+
+    def __hash__(self):
+        return hash(self.key())
+
+    def __repr__(self):
+        return f"SingleDevice({self.device or 'default device'})"
+
+    def padded_batch_size(self, batch_size: int) -> int:
+        return batch_size
+
+    def constrain_state(self, tree):
+        return tree
+
+    def constrain_batch(self, tree):
+        return tree
+
+    def replicate(self, tree):
+        return tree
+
+    def put_state(self, tree):
+        return jax.device_put(tree, self.device)
+
+    def put_data(self, tree):
+        return jax.device_put(tree, self.device)
+
+    def chunk_putter(self):
+        return lambda chunk: jax.device_put(chunk, self.device)
+
+    def gather(self, tree):
+        return jax.tree.map(host_array, tree)
+
+
+def as_placement(distribution) -> "SingleDevice | DataParallel":
+    """The placement of a run: `distribution` itself, or `SingleDevice()` for None."""
+    if distribution is None:
+        return SingleDevice()
+    if not isinstance(distribution, (SingleDevice, DataParallel)):
+        raise TypeError(f"distribution= takes a funcnet.distribution.DataParallel or None; got {distribution!r}.")
+    return distribution
 
 
 class DataParallel:
@@ -156,6 +219,15 @@ class DataParallel:
     def constrain_batch(self, tree):
         """Inside a compiled function: split every array of `tree` along its first axis."""
         return jax.lax.with_sharding_constraint(tree, jax.tree.map(lambda _: self.batch_sharding, tree))
+
+    def replicate(self, tree):
+        """Inside a compiled function: a full copy of `tree` on every device (a pass's outputs)."""
+        return jax.lax.with_sharding_constraint(tree, jax.tree.map(lambda _: self.replicated, tree))
+
+    def chunk_putter(self):
+        """Places a host chunk of batches `[steps, batch, ...]` on the devices, split along its batch axis."""
+        sharding = NamedSharding(self.mesh, PartitionSpec(None, BATCH_AXIS))
+        return lambda chunk: jax.device_put(chunk, sharding)
 
     # ------------------------------------------------------------------ placement (on the host)
     def put_state(self, tree):

@@ -9,10 +9,11 @@ from funcnet import callbacks, layers, models
 
 
 class _FakeModel:
-    """Just what callbacks touch: params and stop_training."""
+    """Just what callbacks touch: params, state and stop_training."""
 
     def __init__(self):
         self.params = None
+        self.state = None
         self.stop_training = False
 
 
@@ -168,7 +169,7 @@ def test_resume_from_checkpoint_is_bit_identical_to_an_uninterrupted_run(tmp_pat
     assert history.epoch == [2, 3]
     assert {k: v for k, v in history.history.items()} == {k: v[2:] for k, v in full_history.history.items()}
     assert _same(resumed.params, full.params)
-    assert _same(resumed._opt_state, full._opt_state)
+    assert _same(resumed._session.opt_state, full._session.opt_state)
 
 
 def test_load_checkpoint_refuses_a_weights_only_file(tmp_path):

@@ -107,7 +107,7 @@ def test_compile_with_a_policy_trains_like_float32(policy):
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(mixed.params))
     assert mixed.predict(x[:5]).dtype == np.float32
     if policy == "mixed_float16":
-        assert isinstance(mixed._opt_state, mixed_precision.LossScaleState)
+        assert isinstance(mixed._session.opt_state, mixed_precision.LossScaleState)
 
 
 @pytest.mark.data

@@ -2,11 +2,13 @@
 from funcnet.layers._base import Input, InputLayer, Layer, SymbolicTensor
 from funcnet.layers.core import Activation, Dense, Dropout, Flatten, Reshape
 from funcnet.layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from funcnet.layers.normalization import BatchNormalization, LayerNormalization
 
 __all__ = [
     "Activation",
     "Add",
     "Average",
+    "BatchNormalization",
     "Concatenate",
     "Dense",
     "Dropout",
@@ -14,6 +16,7 @@ __all__ = [
     "Input",
     "InputLayer",
     "Layer",
+    "LayerNormalization",
     "Maximum",
     "Minimum",
     "Multiply",

@@ -7,6 +7,13 @@ A layer is an immutable description of a computation. It owns no weights: `init`
     apply(params, x, *, rng, training)     -> y        (pure: jit / grad / vmap all work)
     compute_output_shape(input_shape)      -> shape    (shapes carry the batch axis as None)
 
+A layer that keeps non-trainable state (BatchNormalization's moving statistics) says so with
+`stateful = True` and runs through the state channel instead; every layer has it, stateless ones
+return the state they are given (`{}`):
+
+    init_with_state(key, input_shape)                                   -> (params, state)
+    apply_with_state(params, state, x, *, rng, training, sample_mask)   -> (y, new_state)
+
 Calling a layer on symbolic tensors (`layers.Input(...)` or another layer's output) records a
 node of the functional graph and returns a new symbolic tensor; `models.Model` turns that graph
 into a model.
@@ -35,6 +42,9 @@ class Layer:
     Subclasses implement `build(key, input_shape) -> params` (only if they have weights),
     `compute_output_shape(input_shape)` and `call(params, x, rng, training)`. Shapes given to those
     carry the batch axis as `None`, e.g. `(None, 784)`; multi-input layers get lists of shapes and arrays.
+    A layer with non-trainable state sets `stateful = True` and implements `build_state(key,
+    input_shape) -> state` and `call_with_state(params, state, x, rng, training, sample_mask) -> (y, state)`
+    instead of `call`.
 
     Args:
       name: the key of this layer's weights in `params`; by default the model names it from the
@@ -46,6 +56,8 @@ class Layer:
     uses_rng: bool = False
     #: True for layers that take a list of inputs.
     takes_list: bool = False
+    #: True for layers that keep non-trainable state (`build_state`, `call_with_state`).
+    stateful: bool = False
 
     def __init__(self, name: str | None = None, input_shape: Sequence[int] | None = None):
         self.name = check_name(name, f"{type(self).__name__}(name=...)")
@@ -68,27 +80,59 @@ class Layer:
         """The output shape for `input_shape` (batch axis included); raises ValueError if it does not fit."""
         return input_shape
 
+    def build_state(self, key: jax.Array, input_shape) -> dict:
+        """Makes this layer's non-trainable state for inputs of `input_shape` (batch axis included)."""
+        del key, input_shape
+        return {}
+
     def call(self, params: dict, x, rng: jax.Array | None, training: bool):
         raise NotImplementedError
+
+    def call_with_state(self, params: dict, state: dict, x, rng: jax.Array | None, training: bool, sample_mask):
+        """`(y, new_state)`; `sample_mask` (`[batch]` or None) is 0 for rows that only pad the batch."""
+        del sample_mask
+        return self.call(params, x, rng, training), state
 
     # ----------------------------------------------------------------- public
     def init(self, key: jax.Array, input_shape: Sequence[int] | None = None) -> dict:
         """This layer's weights for samples of `input_shape` (no batch axis; defaults to the declared one)."""
         key = check_key(key, f"{self.describe()}.init")
+        return self.build(key, self._full_shape(input_shape, "init"))
+
+    def init_with_state(self, key: jax.Array, input_shape: Sequence[int] | None = None) -> tuple[dict, dict]:
+        """`(params, state)`: the weights of `init(key, input_shape)` and the non-trainable state (`{}` for
+        most layers)."""
+        key = check_key(key, f"{self.describe()}.init_with_state")
+        full = self._full_shape(input_shape, "init_with_state")
+        return self.build(key, full), self.build_state(state_key(key), full)
+
+    def _full_shape(self, input_shape, where: str) -> tuple:
         if input_shape is None:
             if self.input_shape is None:
                 raise ValueError(
-                    f"{self.describe()}.init needs input_shape=(...) (one sample's shape, no batch axis), "
+                    f"{self.describe()}.{where} needs input_shape=(...) (one sample's shape, no batch axis), "
                     "since the layer was built without input_shape."
                 )
             input_shape = self.input_shape
         full = (None, *as_feature_shape(input_shape, "input_shape"))
         self.compute_output_shape(full)
-        return self.build(key, full)
+        return full
 
     def apply(self, params: dict, x, *, rng: jax.Array | None = None, training: bool = False):
         """Runs the layer: `y = f(params, x)`. Pure; `rng` is needed only by stochastic layers in training."""
+        if self.stateful:
+            raise ValueError(
+                f"{self.describe()} keeps non-trainable state: run it with y, state = "
+                "layer.apply_with_state(params, state, x, training=...), where params, state = "
+                "layer.init_with_state(key, input_shape)."
+            )
         return self.call(params, x, rng, training)
+
+    def apply_with_state(self, params: dict, state: dict, x, *, rng: jax.Array | None = None,
+                         training: bool = False, sample_mask=None):
+        """Runs the layer with its state: `(y, new_state)`, pure. With `training=True` a stateful layer
+        updates its state; `sample_mask` (`[batch]`, 0 for padding rows) keeps rows out of batch statistics."""
+        return self.call_with_state(params, state, x, rng, training, sample_mask)
 
     def __call__(self, inputs):
         """Functional API: records this layer applied to symbolic tensors and returns its symbolic output."""
@@ -151,6 +195,11 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{self.describe()}>"
+
+
+def state_key(key: jax.Array) -> jax.Array:
+    """The key of a layer's state, from the key of its params (which it leaves unchanged)."""
+    return jax.random.fold_in(key, 1)
 
 
 class Node:

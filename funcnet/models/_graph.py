@@ -1,7 +1,9 @@
 """A model's computation as data: an ordered list of steps over numbered tensor slots.
 
 Both `Sequential` and the functional `Model` compile down to a `Graph`, so one interpreter
-(`init_graph`, `run_graph`) serves both, and a model nests inside another as a layer.
+(`init_graph`, `init_graph_state`, `run_graph`) serves both, and a model nests inside another as a
+layer. The interpreter threads the non-trainable state through every step: a stateful layer gets its
+entry and returns it updated; a stateless one never sees any.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Sequence
 import jax
 
 from funcnet._checks import format_shape
-from funcnet.layers._base import InputLayer, Layer, Node, SymbolicTensor
+from funcnet.layers._base import InputLayer, Layer, Node, SymbolicTensor, state_key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +43,16 @@ class Graph:
     @property
     def uses_rng(self) -> bool:
         return any(step.layer.uses_rng for step in self.steps)
+
+    def with_layers(self, replace) -> "Graph":
+        """The same graph with each step's layer `replace(layer)` (a layer shared by several steps stays shared)."""
+        memo: dict[int, Layer] = {}
+        steps = []
+        for step in self.steps:
+            if id(step.layer) not in memo:
+                memo[id(step.layer)] = replace(step.layer)
+            steps.append(dataclasses.replace(step, layer=memo[id(step.layer)]))
+        return dataclasses.replace(self, steps=tuple(steps))
 
 
 def assign_names(layers: Sequence[Layer], defaults: dict[int, str] | None = None) -> dict[int, str]:
@@ -159,23 +171,40 @@ def _layer_key(key: jax.Array, name: str) -> jax.Array:
     return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
 
 
+def _distinct_steps(graph: Graph):
+    """Each layer's first step (a shared layer has one set of weights and one state)."""
+    seen: set[str] = set()
+    for step in graph.steps:
+        if step.name not in seen:
+            seen.add(step.name)
+            yield step
+
+
 def init_graph(graph: Graph, key: jax.Array) -> dict:
     """Weights for every layer of `graph` that has any, keyed by layer name; a shared layer once."""
     params: dict = {}
-    seen: set[str] = set()
-    for step in graph.steps:
-        if step.name in seen:
-            continue
-        seen.add(step.name)
+    for step in _distinct_steps(graph):
         weights = step.layer.build(_layer_key(key, step.name), step.input_shape)
         if weights:
             params[step.name] = weights
     return params
 
 
-def run_graph(graph: Graph, params: dict, inputs: Sequence[jax.Array], rng, training: bool, model_name: str) -> list:
-    """Evaluates `graph` on `inputs` (one array per input slot); returns the arrays of the output slots."""
+def init_graph_state(graph: Graph, key: jax.Array) -> dict:
+    """The non-trainable state of every layer of `graph` that keeps any, keyed like `init_graph`'s params."""
+    state: dict = {}
+    for step in _distinct_steps(graph):
+        entry = step.layer.build_state(state_key(_layer_key(key, step.name)), step.input_shape)
+        if entry:
+            state[step.name] = entry
+    return state
+
+
+def run_graph(graph: Graph, params: dict, state: dict, inputs: Sequence[jax.Array], rng, training: bool,
+              sample_mask, model_name: str) -> tuple[list, dict]:
+    """Evaluates `graph` on `inputs` (one array per input slot): (the arrays of the output slots, new state)."""
     values = dict(zip(graph.input_slots, inputs))
+    new_state = dict(state)
     for i, step in enumerate(graph.steps):
         args = [values[s] for s in step.inputs]
         layer_rng = None
@@ -188,10 +217,29 @@ def run_graph(graph: Graph, params: dict, inputs: Sequence[jax.Array], rng, trai
                     "training=True)."
                 )
             layer_rng = jax.random.fold_in(rng, i)
-        values[step.output] = step.layer.apply(
-            params.get(step.name, {}), args if step.is_list else args[0], rng=layer_rng, training=training
-        )
-    return [values[s] for s in graph.output_slots]
+        x = args if step.is_list else args[0]
+        layer_params = params.get(step.name, {})
+        if step.layer.stateful:
+            values[step.output], new_state[step.name] = step.layer.apply_with_state(
+                layer_params, new_state.get(step.name, {}), x, rng=layer_rng, training=training, sample_mask=sample_mask
+            )
+        else:
+            values[step.output] = step.layer.apply(layer_params, x, rng=layer_rng, training=training)
+    return [values[s] for s in graph.output_slots], new_state
+
+
+def stateful_paths(graph: Graph) -> list[str]:
+    """The paths (`block/batch_normalization`) of the layers of `graph` that keep state, nested models opened."""
+    paths = []
+    for step in _distinct_steps(graph):
+        if not step.layer.stateful:
+            continue
+        inner = getattr(step.layer, "stateful_layers", None)  # a nested model names its own
+        if inner is None:
+            paths.append(step.name)
+        else:
+            paths.extend(f"{step.name}/{path}" for path in inner)
+    return paths
 
 
 def _stochastic_layer(step: Step) -> tuple[str, str]:

@@ -18,10 +18,20 @@ def _size(n_bytes: float) -> str:
     raise AssertionError  # unreachable
 
 
-def render(model_name: str, graph: Graph, expected_params: dict, show_inputs: bool) -> str:
+def _count(tree) -> int:
+    return sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def _bytes(tree) -> int:
+    return sum(math.prod(leaf.shape) * np.dtype(leaf.dtype).itemsize for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def render(model_name: str, graph: Graph, expected_params: dict, expected_state: dict, show_inputs: bool) -> str:
     """Rows of `name (Type) | output shape | param count`, then the totals.
 
-    `show_inputs` adds the Input rows and a "Connected to" column, as Keras does for functional models.
+    A layer's count includes its state (BatchNormalization's moving statistics), which the totals list
+    as non-trainable, as Keras does. `show_inputs` adds the Input rows and a "Connected to" column, as
+    Keras does for functional models.
     """
     producer = {step.output: step.name for step in graph.steps}
     producer.update(zip(graph.input_slots, graph.input_names))
@@ -35,8 +45,7 @@ def render(model_name: str, graph: Graph, expected_params: dict, show_inputs: bo
             count = "0 (shared)"
         else:
             seen.add(step.name)
-            leaves = jax.tree_util.tree_leaves(expected_params.get(step.name, {}))
-            count = f"{sum(math.prod(leaf.shape) for leaf in leaves):,}"
+            count = f"{_count(expected_params.get(step.name, {})) + _count(expected_state.get(step.name, {})):,}"
         out = step.output_shape
         rows.append(
             (
@@ -55,16 +64,16 @@ def render(model_name: str, graph: Graph, expected_params: dict, show_inputs: bo
         return " " + "".join(parts).rstrip()
 
     total_width = sum(widths) + 1
-    leaves = jax.tree_util.tree_leaves(expected_params)
-    total = sum(math.prod(leaf.shape) for leaf in leaves)
-    total_bytes = sum(math.prod(leaf.shape) * np.dtype(leaf.dtype).itemsize for leaf in leaves)
+    trainable, non_trainable = _count(expected_params), _count(expected_state)
+    trainable_bytes, non_trainable_bytes = _bytes(expected_params), _bytes(expected_state)
+    total, total_bytes = trainable + non_trainable, trainable_bytes + non_trainable_bytes
     out = [f'Model: "{model_name}"', "_" * total_width, line(headers), "=" * total_width]
     out += [line(r) for r in rows]
     out += [
         "=" * total_width,
         f" Total params: {total:,} ({_size(total_bytes)})",
-        f" Trainable params: {total:,} ({_size(total_bytes)})",
-        f" Non-trainable params: 0 ({_size(0)})",
+        f" Trainable params: {trainable:,} ({_size(trainable_bytes)})",
+        f" Non-trainable params: {non_trainable:,} ({_size(non_trainable_bytes)})",
         "_" * total_width,
     ]
     return "\n".join(out)

@@ -1,8 +1,14 @@
 """`Model`: a functional-API model, and the base class of `Sequential`.
 
-A model is a layer built from layers: `init(key)` makes the params pytree (a plain nested dict keyed by
-layer name), `apply(params, x)` is a pure function of params and inputs. Everything about shapes is
-checked on static shapes, at trace time, so the checks cost nothing under `jit`.
+A model is a layer built from layers, and a pure description: `init(key)` makes the params pytree (a
+plain nested dict keyed by layer name), `apply(params, x)` is a pure function of params and inputs;
+`init_with_state` / `apply_with_state` add the non-trainable state of layers such as
+BatchNormalization. Everything about shapes is checked on static shapes, at trace time, so the checks
+cost nothing under `jit`.
+
+The Keras-style front (`compile`, `fit`, `evaluate`, `predict`, `params`, `state`, weights and
+checkpoints) is the model's `Session` (`funcnet.models.session`), which holds everything mutable and
+reaches the model only through the public methods here.
 """
 from __future__ import annotations
 
@@ -11,16 +17,15 @@ from typing import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from funcnet._checks import as_array, as_feature_shape, check_key, format_shape, shapes_compatible
+from funcnet._checks import as_array, as_feature_shape, check_key, check_tree, format_shape, shapes_compatible
 from funcnet.layers._base import InputLayer, Layer, SymbolicTensor
 from funcnet.models import _summary
-from funcnet.models._graph import Graph, init_graph, run_graph, traced_graph
-from funcnet.models.trainer import Trainer
+from funcnet.models._graph import Graph, init_graph, init_graph_state, run_graph, stateful_paths, traced_graph
+from funcnet.models.session import Session
 
 
-class Model(Trainer, Layer):
+class Model(Layer):
     """A model of the functional API: the layers between symbolic `inputs` and `outputs`.
 
         a = layers.Input(shape=(784,)); b = layers.Input(shape=(16,))
@@ -32,11 +37,17 @@ class Model(Trainer, Layer):
 
     Inputs and outputs given as lists are taken and returned as lists; a single tensor as an array.
     A layer instance called more than once shares one set of weights. A model is itself a layer:
-    call it on symbolic tensors to nest it in another model (its params nest under its name).
+    call it on symbolic tensors to nest it in another model (its params and state nest under its name).
     """
 
-    def __init__(self, inputs, outputs, name: str | None = None):
+    def __init__(self, inputs=None, outputs=None, name: str | None = None):
         super().__init__(name=name)
+        self._session = Session(self)
+        self._expected_cache: dict[int, tuple[Graph, tuple[dict, dict]]] = {}
+        if inputs is None and outputs is None and type(self) is not Model:
+            return  # a subclass (Sequential) makes its graphs itself
+        if inputs is None or outputs is None:
+            raise ValueError("Model(inputs=..., outputs=...) needs the symbolic inputs and outputs of the functional API.")
         self._inputs_are_list = isinstance(inputs, (list, tuple))
         self._outputs_are_list = isinstance(outputs, (list, tuple))
         input_list = list(inputs) if self._inputs_are_list else [inputs]
@@ -44,10 +55,11 @@ class Model(Trainer, Layer):
         if not input_list or not output_list:
             raise ValueError("Model(inputs=..., outputs=...) needs at least one input and one output.")
         self._traced = traced_graph(input_list, output_list)
-        self._params = None
-        self._expected_cache: dict[int, tuple[Graph, dict]] = {}
 
     # ------------------------------------------------------------------ what subclasses vary
+    _inputs_are_list = False
+    _outputs_are_list = False
+
     def _graph_for(self, sample_shapes: Sequence[tuple] | None) -> Graph:
         """The graph for inputs with these per-sample shapes; `None` asks for the declared one."""
         return self._traced
@@ -56,6 +68,18 @@ class Model(Trainer, Layer):
         """(input names, input layers, declared input shapes or None): what `apply` checks inputs against."""
         graph = self._traced
         return graph.input_names, graph.input_layers, graph.input_shapes
+
+    def _layer_list(self) -> list[Layer]:
+        return [step.layer for step in self._traced.steps]
+
+    def _with_layers(self, replace) -> "Model":
+        """A copy whose layers are `replace(layer)` (a fresh session: no params, no settings)."""
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy._session = Session(copy)
+        copy._expected_cache = {}
+        copy._traced = self._traced.with_layers(replace)
+        return copy
 
     @property
     def default_name(self) -> str:
@@ -78,6 +102,19 @@ class Model(Trainer, Layer):
         return any(layer.uses_rng for layer in self.layers)
 
     @property
+    def stateful(self) -> bool:  # type: ignore[override]
+        """True if some layer keeps non-trainable state: use `init_with_state` and `apply_with_state`."""
+        return any(layer.stateful for layer in self.layers)
+
+    @property
+    def stateful_layers(self) -> list[str]:
+        """The paths (`block/batch_normalization`) of the layers that keep state."""
+        try:
+            return stateful_paths(self._graph_for(None))
+        except ValueError:  # a Sequential with no declared input shape: its names are not fixed yet
+            return [layer.name or layer.default_name for layer in self.layers if layer.stateful]
+
+    @property
     def layers(self) -> list[Layer]:
         """The model's layers in order (input layers excluded), each once."""
         found: list[Layer] = []
@@ -86,8 +123,16 @@ class Model(Trainer, Layer):
                 found.append(layer)
         return found
 
-    def _layer_list(self) -> list[Layer]:
-        return [step.layer for step in self._traced.steps]
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The names of the model's inputs (the keys of a dict of inputs), in order."""
+        return self._input_signature()[0]
+
+    @property
+    def declared_input_shapes(self) -> tuple[tuple, ...] | None:
+        """The declared shape of each input, batch axis first (`((None, 784),)`), or None when no layer
+        declares it (a Sequential whose first layer has no `input_shape`)."""
+        return self._input_signature()[2]
 
     def structure_key(self):
         """A hashable description of the whole computation (graph, layers, input dtypes), or None."""
@@ -109,8 +154,10 @@ class Model(Trainer, Layer):
         )
 
     def frozen(self) -> "Model":
-        """A model that will always compute what this one computes now (this one: its graph is fixed)."""
-        return self
+        """A copy that computes what this model computes now and holds nothing else: no params, state or
+        compile settings (its own, or of the models nested in it), and unchanged by later `add`/`pop`.
+        Compiled programs, which outlive models, hold these."""
+        return self._with_layers(lambda layer: layer.frozen() if isinstance(layer, Model) else layer)
 
     def get_layer(self, name: str) -> Layer:
         """The layer whose weights are `params[name]`."""
@@ -131,6 +178,26 @@ class Model(Trainer, Layer):
         """
         key = check_key(key, f"{self.describe()}.init")
         return init_graph(self._graph_for(self._sample_shapes(input_shape)), key)
+
+    def init_with_state(self, key: jax.Array, input_shape: Sequence[int] | None = None) -> tuple[dict, dict]:
+        """Fresh `(params, state)`: the params of `init(key)` and the non-trainable state of the layers that
+        keep some (`{"batch_normalization": {"moving_mean": [c], "moving_variance": [c]}}`; `{}` if none).
+
+        Examples:
+          >>> import jax
+          >>> from funcnet import layers, models
+          >>> model = models.Sequential([layers.Dense(4, input_shape=(3,)), layers.BatchNormalization()])
+          >>> params, state = model.init_with_state(jax.random.key(0))
+          >>> sorted(params), jax.tree.map(lambda a: a.shape, state)
+          (['batch_normalization', 'dense'], {'batch_normalization': {'moving_mean': (4,), 'moving_variance': (4,)}})
+        """
+        key = check_key(key, f"{self.describe()}.init_with_state")
+        graph = self._graph_for(self._sample_shapes(input_shape))
+        return init_graph(graph, key), init_graph_state(graph, key)
+
+    def variable_specs(self, input_shape: Sequence[int] | None = None) -> tuple[dict, dict]:
+        """What `init_with_state` returns, as `jax.ShapeDtypeStruct` leaves, computed once (no arrays made)."""
+        return self._expected(self._graph_for(self._sample_shapes(input_shape)))
 
     def _sample_shapes(self, input_shape) -> list[tuple] | None:
         """Validates `init`'s `input_shape` against the declared inputs."""
@@ -168,23 +235,71 @@ class Model(Trainer, Layer):
           The output array `[batch, ...]`, or a list of arrays for a model with several outputs.
 
         Raises:
-          ValueError: inputs whose shapes or count do not fit the model, or params of another model.
+          ValueError: inputs whose shapes or count do not fit the model, params of another model, or a
+            model with state (BatchNormalization), which runs with `apply_with_state`.
           TypeError: inputs that are not numeric arrays, params that are not a dict, a bad `rng`.
         """
+        if self.stateful:
+            raise ValueError(
+                f"{self.describe()} keeps non-trainable state in {self.stateful_layers}: run it with "
+                "y, state = model.apply_with_state(params, state, x, training=...), where "
+                "params, state = model.init_with_state(key)."
+            )
+        y, _ = self._apply(params, {}, x, rng, training, None, "apply")
+        return y
+
+    def apply_with_state(self, params: Mapping, state: Mapping, x, *, rng: jax.Array | None = None,
+                         training: bool = False, sample_mask=None):
+        """Runs the model with its non-trainable state: `(y, new_state)`, pure.
+
+        With `training=True` layers such as BatchNormalization normalize with the batch's statistics and
+        return their moving statistics updated; with `training=False` they use the moving statistics and
+        `new_state` is `state`. For a model without state this is `(apply(params, x), {})`.
+
+        Args:
+          params: the params from `init_with_state` (or trained ones of the same structure).
+          state: the state from `init_with_state` (or an updated one).
+          x: as `apply`.
+          rng: as `apply`.
+          training: batch statistics and state updates (and Dropout) when True.
+          sample_mask: optional `[batch]` array, 0 for rows that only pad the batch: they never enter
+            batch statistics (`fit` passes it for its padded last batch).
+
+        Examples:
+          >>> import jax, jax.numpy as jnp
+          >>> from funcnet import layers, models
+          >>> model = models.Sequential([layers.Dense(4, input_shape=(3,)), layers.BatchNormalization()])
+          >>> params, state = model.init_with_state(jax.random.key(0))
+          >>> y, new_state = model.apply_with_state(params, state, jnp.ones((8, 3)), training=True)
+          >>> y.shape, bool((new_state["batch_normalization"]["moving_mean"] != 0).any())
+          ((8, 4), True)
+        """
+        return self._apply(params, state, x, rng, training, sample_mask, "apply_with_state")
+
+    def _apply(self, params, state, x, rng, training, sample_mask, where: str):
         if rng is not None:
-            rng = check_key(rng, f"{self.describe()}.apply(rng=...)")
-        if params is None:
-            raise TypeError(f"{self.describe()}.apply: params is None; make them with params = model.init(jax.random.key(0)).")
-        if not isinstance(params, Mapping):
-            raise TypeError(f"{self.describe()}.apply: params must be the dict from model.init; got {type(params).__name__}.")
+            rng = check_key(rng, f"{self.describe()}.{where}(rng=...)")
+        for tree, what in ((params, "params"), (state, "state")):
+            if tree is None:
+                raise TypeError(
+                    f"{self.describe()}.{where}: {what} is None; make them with "
+                    "params, state = model.init_with_state(jax.random.key(0))."
+                )
+            if not isinstance(tree, Mapping):
+                raise TypeError(
+                    f"{self.describe()}.{where}: {what} must be the dict from model.init_with_state; "
+                    f"got {type(tree).__name__}."
+                )
         inputs = self._input_list(x)
         graph = self._graph_for([tuple(a.shape[1:]) for a in inputs])
-        check_params(params, self._expected_params(graph), self.describe())
-        return self._run(graph, params, inputs, rng, bool(training))
+        expected_params, expected_state = self._expected(graph)
+        check_tree(params, expected_params, self.describe(), "params")
+        check_tree(state, expected_state, self.describe(), "state")
+        return self._run(graph, params, state, inputs, rng, bool(training), sample_mask)
 
-    def _run(self, graph: Graph, params, inputs, rng, training: bool):
-        outputs = run_graph(graph, params, inputs, rng, training, self.model_name)
-        return outputs if self._outputs_are_list else outputs[0]
+    def _run(self, graph: Graph, params, state, inputs, rng, training: bool, sample_mask):
+        outputs, new_state = run_graph(graph, params, state, inputs, rng, training, sample_mask, self.model_name)
+        return (outputs if self._outputs_are_list else outputs[0]), new_state
 
     def _input_list(self, x) -> list[jax.Array]:
         names, input_layers, declared = self._input_signature()
@@ -205,9 +320,7 @@ class Model(Trainer, Layer):
             raise ValueError(f"{self.describe()} takes {n} inputs {list(names)}; pass a list of {n} arrays.")
         else:
             x = [x]
-        arrays = []
-        for value, layer, name in zip(x, input_layers, names):
-            arrays.append(_as_input_array(value, layer, name, self.describe()))
+        arrays = [_as_input_array(value, layer, name, self.describe()) for value, layer, name in zip(x, input_layers, names)]
         for array, shape, name in zip(arrays, declared or (), names):
             if not shapes_compatible(array.shape, shape):
                 raise ValueError(
@@ -216,17 +329,21 @@ class Model(Trainer, Layer):
                 )
         return arrays
 
-    def _expected_params(self, graph: Graph) -> dict:
-        """The params structure (ShapeDtypeStructs) `graph` needs, computed once per graph."""
+    def _expected(self, graph: Graph) -> tuple[dict, dict]:
+        """The (params, state) structures (ShapeDtypeStructs) `graph` needs, computed once per graph."""
         cached = self._expected_cache.get(id(graph))
         if cached is None or cached[0] is not graph:
-            cached = (graph, jax.eval_shape(lambda k: init_graph(graph, k), jax.random.key(0)))
+            specs = jax.eval_shape(lambda k: (init_graph(graph, k), init_graph_state(graph, k)), jax.random.key(0))
+            cached = (graph, specs)
             self._expected_cache[id(graph)] = cached
         return cached[1]
 
     # ------------------------------------------------------------------ as a layer of another model
     def build(self, key, input_shape):
         return init_graph(self._graph_for(_sample_shapes_of(input_shape)), key)
+
+    def build_state(self, key, input_shape):
+        return init_graph_state(self._graph_for(_sample_shapes_of(input_shape)), key)
 
     def compute_output_shape(self, input_shape):
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
@@ -242,34 +359,135 @@ class Model(Trainer, Layer):
         return outputs if self._outputs_are_list else outputs[0]
 
     def call(self, params, x, rng, training):
+        return self.call_with_state(params, {}, x, rng, training, None)[0]
+
+    def call_with_state(self, params, state, x, rng, training, sample_mask):
         inputs = self._input_list(x)
-        return self._run(self._graph_for([tuple(a.shape[1:]) for a in inputs]), params, inputs, rng, training)
-
-    # ------------------------------------------------------------------ Keras-style state
-    @property
-    def params(self):
-        """The weights `fit`, `evaluate` and `predict` use: `None` until set (by `fit` or by assignment)."""
-        return self._params
-
-    @params.setter
-    def params(self, value) -> None:
-        if value is not None:
-            if not isinstance(value, Mapping):
-                raise TypeError(f"{self.describe()}.params must be the dict from model.init; got {type(value).__name__}.")
-            if self._input_signature()[2] is not None:
-                check_params(value, self._expected_params(self._graph_for(None)), self.describe())
-        self._params = value
+        graph = self._graph_for([tuple(a.shape[1:]) for a in inputs])
+        return self._run(graph, params, state, inputs, rng, training, sample_mask)
 
     # ------------------------------------------------------------------ summary
     def count_params(self) -> int:
-        """The number of scalar weights."""
-        leaves = jax.tree_util.tree_leaves(self._expected_params(self._graph_for(None)))
+        """The number of scalar weights: params and state (Keras counts non-trainable weights too)."""
+        leaves = jax.tree_util.tree_leaves(self.variable_specs())
         return sum(math.prod(leaf.shape) for leaf in leaves)
 
     def summary(self, print_fn=print) -> None:
-        """Prints the layers, their output shapes and weight counts, as Keras's `model.summary()`."""
+        """Prints the layers, their output shapes and weight counts, as Keras's `model.summary()`; the
+        state (BatchNormalization's moving statistics) counts as non-trainable params."""
         graph = self._graph_for(None)
-        print_fn(_summary.render(self.model_name, graph, self._expected_params(graph), show_inputs=type(self) is Model))
+        params, state = self._expected(graph)
+        print_fn(_summary.render(self.model_name, graph, params, state, show_inputs=type(self) is Model))
+
+    # ------------------------------------------------------------------ the Keras-style session
+    @property
+    def params(self):
+        """The weights `fit`, `evaluate` and `predict` use: `None` until set (by `fit` or by assignment)."""
+        return self._session.params
+
+    @params.setter
+    def params(self, value) -> None:
+        self._session.set_params(value)
+
+    @property
+    def state(self):
+        """The non-trainable state `fit` updates and `evaluate` and `predict` use (`{}` for a model without
+        any): `None` until set (by `fit`, `load_weights` or by assignment)."""
+        return self._session.state
+
+    @state.setter
+    def state(self, value) -> None:
+        self._session.set_state(value)
+
+    @property
+    def stop_training(self) -> bool:
+        """Set by a callback to end `fit` after the current epoch."""
+        return self._session.stop_training
+
+    @stop_training.setter
+    def stop_training(self, value: bool) -> None:
+        self._session.stop_training = bool(value)
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics: Sequence | None = None, *, dtype_policy=None,
+                distribution=None, steps_per_execution: int | None = None) -> None:
+        """Sets the optimizer, loss and metrics for `fit` and `evaluate`, and how they run.
+
+        Args:
+          optimizer: a name (`"rmsprop"`, `"adam"`, `"sgd"`, `"adagrad"`, `"optax:adam"`, ...) or any
+            `optax.GradientTransformation`.
+          loss: a name (`"categorical_crossentropy"`, `"mse"`, ...), a per-sample function
+            `(y_true, y_pred) -> [batch]`, or a `losses.Loss` object or class.
+          metrics: names (`"accuracy"` resolves from the loss, as in Keras) or metric objects.
+          dtype_policy: mixed precision for `fit`, `evaluate` and `predict`: `"mixed_bfloat16"`,
+            `"mixed_float16"` (with dynamic loss scaling), a `mixed_precision.Policy`, or None (float32).
+            Params, optimizer state and model state stay float32.
+          distribution: a `distribution.DataParallel` to split every batch across its devices (and
+            hosts), or None for one device.
+          steps_per_execution: None (the default) puts the data on the device and runs each epoch
+            (and each evaluate and predict) as one compiled program. An int k keeps them on the host
+            and runs k steps per compiled call on batches copied over as they are needed: for data
+            sets larger than the device's memory, or to save the device copy. The same batches and
+            order, so the same training up to float rounding.
+
+        Resets the optimizer state (the next `fit` starts it afresh); the params and state are kept.
+        """
+        self._session.compile(optimizer, loss, metrics, dtype_policy=dtype_policy, distribution=distribution,
+                              steps_per_execution=steps_per_execution)
+
+    def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1, verbose="auto",
+            callbacks: Sequence | None = None, validation_split: float = 0.0, validation_data=None,
+            shuffle: bool = True, initial_epoch: int = 0, seed: int | None = None):
+        """Trains the model on `(x, y)` for `epochs - initial_epoch` epochs; returns a `History`.
+
+        Args:
+          x: inputs `[n, ...]` (a list or dict of arrays for several inputs); y: labels `[n, ...]`.
+          batch_size: samples per step (default 32); 1 gives true SGD, `len(x)` batch gradient descent.
+            A last, short batch is trained on (its padding never enters batch statistics).
+          epochs: the epoch to stop before (as Keras: with `initial_epoch=k`, epochs k..epochs-1 run).
+          verbose: 0 silent, 1 a live progress bar, 2 one line per epoch ("auto" is 1).
+          callbacks: `funcnet.callbacks` objects.
+          validation_split: the fraction of samples, taken from the end before shuffling, to validate on.
+          validation_data: `(x_val, y_val)`; evaluated after each epoch (`val_loss`, `val_<metric>`).
+          shuffle: a new order each epoch, drawn from `(seed, epoch)`.
+          initial_epoch: the epoch to start from, e.g. after `load_checkpoint`.
+          seed: the seed of params and state (if `model.params` or `model.state` is None), shuffling and
+            dropout; None means 0. Same seed and data: the same history, params and state, bit for bit.
+
+        Only `params` are differentiated and optimized; the state (BatchNormalization's moving
+        statistics) is updated by the same compiled step, without gradients.
+        """
+        return self._session.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                                 validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
+                                 initial_epoch=initial_epoch, seed=seed)
+
+    def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto", return_dict: bool = False):
+        """The loss and metrics on `(x, y)` in inference mode: `loss` alone, `[loss, metric, ...]`, or a dict
+        with `return_dict`."""
+        return self._session.evaluate(x, y, batch_size=batch_size, verbose=verbose, return_dict=return_dict)
+
+    def predict(self, x, batch_size: int | None = None, verbose="auto"):
+        """The model's outputs for `x`, as a numpy array (`apply_with_state(params, state, x)[0]`, in batches)."""
+        return self._session.predict(x, batch_size=batch_size, verbose=verbose)
+
+    def save_weights(self, path) -> None:
+        """Writes the params and the state to `path` (an `.npz` file, written atomically; the name is used verbatim)."""
+        self._session.save_weights(path)
+
+    def load_weights(self, path) -> None:
+        """Sets the params and the state from a file of `save_weights` or a full checkpoint."""
+        self._session.load_weights(path)
+
+    def save_checkpoint(self, path, epoch: int) -> None:
+        """Writes the whole train state: params, state, optimizer state, step count and `epoch` (epochs completed)."""
+        self._session.save_checkpoint(path, epoch)
+
+    def load_checkpoint(self, path) -> int:
+        """Restores params, state and optimizer state from a `ModelCheckpoint` file; returns the epochs completed.
+
+        The model must be compiled as it was when the checkpoint was written. `fit(..., initial_epoch=k,
+        seed=s)` afterwards continues exactly as the uninterrupted run would have.
+        """
+        return self._session.load_checkpoint(path)
 
 
 def _sample_shapes_of(input_shape) -> list[tuple]:
@@ -293,27 +511,3 @@ def _as_input_array(value, layer: InputLayer, name: str, where: str) -> jax.Arra
     if not jnp.issubdtype(array.dtype, jnp.floating):
         return array.astype(jnp.float32)
     return array
-
-
-def _path_str(path) -> str:
-    return "".join(f"[{getattr(p, 'key', getattr(p, 'idx', p))!r}]" for p in path)
-
-
-def check_params(params: Mapping, expected: dict, where: str) -> None:
-    """Raises ValueError if `params` lacks a layer's weights, has unknown entries, or holds a weight of
-    the wrong shape (dtypes may differ, e.g. bfloat16 copies)."""
-    got = {_path_str(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(params)[0]}
-    want = {_path_str(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(expected)[0]}
-    missing = sorted(set(want) - set(got))
-    extra = sorted(set(got) - set(want))
-    if missing or extra:
-        raise ValueError(
-            f"{where}: params do not match the model. Missing: {missing or 'none'}; unexpected: "
-            f"{extra or 'none'}. Were these params made by another model's init?"
-        )
-    for path, leaf in got.items():
-        if tuple(np.shape(leaf)) != tuple(want[path].shape):
-            raise ValueError(
-                f"{where}: params{path} has shape {format_shape(tuple(np.shape(leaf)))}, but for these inputs the "
-                f"model needs {format_shape(tuple(want[path].shape))}."
-            )

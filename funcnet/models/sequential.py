@@ -24,11 +24,7 @@ class Sequential(Model):
     """
 
     def __init__(self, layers: Sequence[Layer] | None = None, name: str | None = None):
-        Layer.__init__(self, name=check_name(name, "Sequential(name=...)"))
-        self._inputs_are_list = False
-        self._outputs_are_list = False
-        self._params = None
-        self._expected_cache = {}
+        super().__init__(name=check_name(name, "Sequential(name=...)"))
         self._stack: list[Layer] = []
         self._input: InputLayer | None = None
         self._default_input = InputLayer(())  # stands in for an Input when none is given (dtype None)
@@ -83,11 +79,10 @@ class Sequential(Model):
         dtype = self._input.dtype if self._input is not None else None
         return (Sequential, self._declared_shape(), dtype, tuple(zip((names[id(l)] for l in self._stack), layer_keys)))
 
-    def frozen(self) -> "Sequential":
-        """A copy that `add` and `pop` on this model do not change."""
+    def _with_layers(self, replace) -> "Sequential":
         copy = Sequential(name=self.name)
         copy._input = self._input
-        copy._stack = list(self._stack)
+        copy._stack = [replace(layer) for layer in self._stack]
         return copy
 
     def pop(self) -> Layer:
@@ -104,7 +99,7 @@ class Sequential(Model):
             return self._stack[0].input_shape
         if self._stack and isinstance(self._stack[0], Model):
             # A nested model (say a Sequential block) that knows its own single input shape declares ours.
-            declared = self._stack[0]._input_signature()[2]
+            declared = self._stack[0].declared_input_shapes
             if declared is not None and len(declared) == 1:
                 return tuple(declared[0][1:])
         return None

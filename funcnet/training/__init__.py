@@ -1,4 +1,4 @@
-"""The functional training layer: a train state, pure steps, and whole epochs compiled as one program.
+"""The functional training layer: a train state, pure steps, and whole passes compiled as one program.
 
 Write your own loop with these pieces, or let `model.fit` drive them.
 
@@ -17,10 +17,10 @@ Examples:
     >>> float(logs["accuracy"])
     1.0
 """
-from funcnet.training.loop import batch_plan, make_evaluate, make_predict, make_train_epoch
-from funcnet.training.state import TrainState
+from funcnet.training.batches import batch_plan
+from funcnet.training.passes import make_evaluate, make_predict, make_train_epoch
+from funcnet.training.state import TrainState, shuffle_key, step_key
 from funcnet.training.step import make_eval_step, make_train_step
-from funcnet.training.streaming import make_streamed_epoch, make_streamed_evaluate, make_streamed_predict
 
 __all__ = [
     "TrainState",
@@ -28,9 +28,8 @@ __all__ = [
     "make_eval_step",
     "make_evaluate",
     "make_predict",
-    "make_streamed_epoch",
-    "make_streamed_evaluate",
-    "make_streamed_predict",
     "make_train_epoch",
     "make_train_step",
+    "shuffle_key",
+    "step_key",
 ]

@@ -64,7 +64,7 @@ def test_batch_sizes_from_true_sgd_to_whole_batch(batch_size):
     model.compile(optimizer="sgd", loss="categorical_crossentropy")
     history = model.fit(x, y, epochs=2, batch_size=batch_size, verbose=0)
     assert len(history.history["loss"]) == 2 and np.all(np.isfinite(history.history["loss"]))
-    assert int(model._step) == 2 * -(-64 // batch_size)
+    assert int(model._session.step) == 2 * -(-64 // batch_size)
 
 
 def test_sparse_labels_and_accuracy_resolution():
@@ -112,7 +112,7 @@ def test_params_assignment_and_compile_keep_params_but_reset_optimizer():
     trained = model.params
     assert not _tree_equal(trained, start)
     model.compile(optimizer="adam", loss="categorical_crossentropy")
-    assert model.params is trained and model._opt_state is None
+    assert model.params is trained and model._session.opt_state is None
 
 
 def test_fit_initialises_params_from_the_seed_when_none():
@@ -157,7 +157,7 @@ def test_terminate_on_nan_stops_and_records_the_epoch():
     model.params = jax.tree.map(lambda p: p * 1e30, model.init(jax.random.key(0)))
     history = model.fit(x * 1e10, y, epochs=5, batch_size=8, verbose=0, callbacks=[callbacks.TerminateOnNaN()])
     assert len(history.history["loss"]) == 1 and not np.isfinite(history.history["loss"][0])
-    assert int(model._step) == 1  # stopped after the first batch
+    assert int(model._session.step) == 1  # stopped after the first batch
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ def test_streamed_epochs_equal_device_resident_epochs(steps_per_execution, shuff
     acc = [metrics.get("accuracy", loss="categorical_crossentropy")]
     resident = training.make_train_epoch(model.apply, losses.categorical_crossentropy, opt, acc, batch_size=30,
                                          shuffle=shuffle)
-    streamed = training.make_streamed_epoch(model.apply, losses.categorical_crossentropy, opt, acc, batch_size=30,
+    streamed = training.make_train_epoch(model.apply, losses.categorical_crossentropy, opt, acc, batch_size=30,
                                             shuffle=shuffle, steps_per_execution=steps_per_execution)
     a = b = state
     for epoch in range(2):
@@ -50,7 +50,7 @@ def test_streamed_epochs_equal_device_resident_epochs(steps_per_execution, shuff
 def test_progress_hears_after_each_chunk_and_ends_at_the_last_step():
     x, y, model, opt, state = _setup()
     heard = []
-    streamed = training.make_streamed_epoch(model.apply, losses.categorical_crossentropy, opt, batch_size=30,
+    streamed = training.make_train_epoch(model.apply, losses.categorical_crossentropy, opt, batch_size=30,
                                             steps_per_execution=3, progress=lambda done, loss: heard.append(
                                                 (int(done), float(loss))))
     _, logs = streamed(state, x, y, 0)
@@ -64,14 +64,14 @@ def test_stop_on_nan_and_a_distribution_work_streamed():
     bad[100:] = np.nan
     args = (model.apply, losses.categorical_crossentropy, opt)
     resident = training.make_train_epoch(*args, batch_size=30, stop_on_nan=True)
-    streamed = training.make_streamed_epoch(*args, batch_size=30, stop_on_nan=True, steps_per_execution=2)
+    streamed = training.make_train_epoch(*args, batch_size=30, stop_on_nan=True, steps_per_execution=2)
     a, logs_a = resident(state, bad, y, 0)
     b, logs_b = streamed(state, bad, y, 0)
     assert bool(logs_b["halted"])
     _assert_same((a, logs_a), (b, logs_b))
 
     dp = distribution.DataParallel()
-    streamed_dp = training.make_streamed_epoch(*args, batch_size=30, steps_per_execution=4, distribution=dp)
+    streamed_dp = training.make_train_epoch(*args, batch_size=30, steps_per_execution=4, distribution=dp)
     c, _ = streamed_dp(dp.put_state(state), x, y, 0)
     d, _ = training.make_train_epoch(*args, batch_size=30)(state, x, y, 0)
     jax.tree.map(lambda p, q: np.testing.assert_allclose(np.asarray(p), np.asarray(q), rtol=1e-6), c.params, d.params)
@@ -81,7 +81,7 @@ def test_stop_on_nan_and_a_distribution_work_streamed():
 def test_steps_per_execution_must_be_a_positive_int(bad):
     _, _, model, opt, _ = _setup()
     with pytest.raises(ValueError, match="steps_per_execution"):
-        training.make_streamed_epoch(model.apply, losses.categorical_crossentropy, opt, batch_size=8,
+        training.make_train_epoch(model.apply, losses.categorical_crossentropy, opt, batch_size=8,
                                      steps_per_execution=bad)
     with pytest.raises(ValueError, match="steps_per_execution"):
         model.compile("sgd", "categorical_crossentropy", steps_per_execution=bad)
@@ -108,12 +108,12 @@ def test_streamed_evaluate_and_predict_equal_the_device_resident_ones(steps_per_
     acc = [metrics.get("accuracy", loss="categorical_crossentropy")]
     args = dict(batch_size=16)
     resident = training.make_evaluate(model.apply, losses.categorical_crossentropy, acc, **args)
-    streamed = training.make_streamed_evaluate(model.apply, losses.categorical_crossentropy, acc,
+    streamed = training.make_evaluate(model.apply, losses.categorical_crossentropy, acc,
                                                steps_per_execution=steps_per_execution, **args)
     _assert_same(resident(state.params, x, y), streamed(state.params, x, y))
     for n in (203, 5):  # many batches with a short last one; fewer samples than one batch
         want = training.make_predict(model.apply, **args)(state.params, x[:n])
-        got = training.make_streamed_predict(model.apply, steps_per_execution=steps_per_execution, **args)(
+        got = training.make_predict(model.apply, steps_per_execution=steps_per_execution, **args)(
             state.params, x[:n])
         assert isinstance(got, np.ndarray) and got.shape == (n, 4)
         _assert_same(want, got)
@@ -125,7 +125,7 @@ def test_streamed_predict_of_a_model_with_two_outputs():
     model = models.Model(a, [layers.Dense(3)(h), layers.Dense(1)(h)])
     params = model.init(jax.random.key(0))
     x = np.random.default_rng(1).normal(size=(37, 12)).astype(np.float32)
-    got = training.make_streamed_predict(model.apply, batch_size=8, steps_per_execution=2)(params, x)
+    got = training.make_predict(model.apply, batch_size=8, steps_per_execution=2)(params, x)
     want = model.apply(params, x)
     assert [g.shape for g in got] == [(37, 3), (37, 1)]
     _assert_same(list(want), got)
