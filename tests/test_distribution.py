@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from funcnet import distribution, losses, optimizers, training
-from tests._workers.problem import BATCH, EPOCHS, build_model, make_data
+from tests._workers.problem import BATCH, EPOCHS, build_bn_model, build_model, make_data
 
 WORKER = pathlib.Path(__file__).parent / "_workers" / "data_parallel.py"
 TOL = dict(rtol=2e-5, atol=2e-6)
@@ -64,6 +64,22 @@ def test_fit_on_n_devices_matches_one_device(device_runs, reference, tag):
     np.testing.assert_allclose(device_runs[f"{tag}/loss"], history.history["loss"], **TOL)
     np.testing.assert_allclose(device_runs[f"{tag}/val_loss"], history.history["val_loss"], **TOL)
     np.testing.assert_allclose(device_runs[f"{tag}/predict"], model.predict(x[:37], batch_size=16), **TOL)
+
+
+@pytest.mark.parametrize("count", [1, 2, 4, 8])
+def test_batch_statistics_are_the_global_batchs_on_n_devices(device_runs, count):
+    # Batches of 30 over 4 or 8 devices are padded to 32: the padding rows stay out of the statistics.
+    x, y = make_data()
+    model = build_bn_model()
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, verbose=0, seed=0)
+    want = {**_flat(model.params), **_flat(model.state)}
+    assert {k for k in want if "moving" in k} == {"batch_normalization/moving_mean", "batch_normalization/moving_variance"}
+    for key, value in want.items():
+        np.testing.assert_allclose(device_runs[f"bn{count}/variables/{key}"], value, err_msg=f"{count} devices: {key}",
+                                   **TOL)
+    np.testing.assert_allclose(device_runs[f"bn{count}/loss"], history.history["loss"], **TOL)
+    np.testing.assert_allclose(device_runs[f"bn{count}/predict"], model.predict(x[:37], batch_size=16), **TOL)
 
 
 def test_shard_params_splits_the_kernels_and_replicates_by_default(device_runs):

@@ -1,5 +1,5 @@
-"""Runs in a subprocess (JAX's device count is fixed at start-up): trains the test network under a
-`DataParallel` layout and writes the trained params to an .npz file.
+"""Runs in a subprocess (JAX's device count is fixed at start-up): trains the test networks (one with
+BatchNormalization) under a `DataParallel` layout and writes the trained params and state to an .npz file.
 
     python data_parallel.py devices OUT.npz             # 1, 2, 3, 4 and 8 of 8 forced host devices
     python data_parallel.py process OUT_DIR PORT ID N   # one of N processes on loopback
@@ -16,7 +16,7 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from _workers.problem import EPOCHS, BATCH, build_model, make_data  # noqa: E402
+from _workers.problem import EPOCHS, BATCH, build_bn_model, build_model, make_data  # noqa: E402
 
 
 def flat(params) -> dict:
@@ -25,8 +25,8 @@ def flat(params) -> dict:
     return {f"{layer}/{name}": distribution.host_array(v) for layer, d in params.items() for name, v in d.items()}
 
 
-def train(dp, x, y, **fit_kwargs):
-    model = build_model()
+def train(dp, x, y, build=build_model, **fit_kwargs):
+    model = build()
     model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"], distribution=dp)
     history = model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, verbose=0, seed=0, **fit_kwargs)
     return model, history
@@ -47,6 +47,12 @@ def devices(out: str) -> None:
         results[f"{tag}/val_loss"] = np.array(history.history["val_loss"])
         results[f"{tag}/predict"] = model.predict(x[:37], batch_size=16)
         results[f"{tag}/kernel_spec"] = np.array(str(model.params["dense"]["kernel"].sharding.spec))
+    for count in (1, 2, 4, 8):
+        model, history = train(distribution.DataParallel(jax.devices()[:count]), x, y, build=build_bn_model)
+        for key, value in {**flat(model.params), **flat(model.state)}.items():
+            results[f"bn{count}/variables/{key}"] = value
+        results[f"bn{count}/loss"] = np.array(history.history["loss"])
+        results[f"bn{count}/predict"] = model.predict(x[:37], batch_size=16)
     np.savez(out, **results)
 
 

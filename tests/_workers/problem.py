@@ -20,3 +20,16 @@ def build_model():
         layers.Dropout(0.2),
         layers.Dense(5, activation="softmax"),
     ])
+
+
+def build_bn_model():
+    """The same problem through BatchNormalization: batch statistics must be the global batch's."""
+    from funcnet import layers, models
+
+    return models.Sequential([
+        layers.Dense(32, input_shape=(20,)),
+        layers.BatchNormalization(),
+        layers.Activation("relu"),
+        layers.Dropout(0.2),
+        layers.Dense(5, activation="softmax"),
+    ])
