@@ -24,13 +24,13 @@ import sys
 import tempfile
 
 import _harness as H
+import mnist_peers
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
-BATCH = 128
-LEARNING_RATE, RHO, EPSILON = 1e-3, 0.9, 1e-7
+BATCH, SEED = mnist_peers.BATCH, mnist_peers.SEED
+LEARNING_RATE, RHO, EPSILON = mnist_peers.LEARNING_RATE, mnist_peers.RHO, mnist_peers.EPSILON
 MOMENTUM, BN_EPSILON = 0.99, 1e-3
-SEED = 0
 
 IMPLEMENTATIONS = {
     "funcnet": "funcnet `model.fit`",
@@ -41,53 +41,18 @@ CHILD_ENV = {"keras_jax": {"KERAS_BACKEND": "jax"}}
 
 
 # --------------------------------------------------------------------------- the children
+def batchnorm_network(layers) -> list:
+    """The MLP with BatchNormalization, from either library's `layers` module (funcnet's or Keras's)."""
+    return [layers.Input(shape=(784,)), layers.Dense(512, use_bias=False), layers.BatchNormalization(),
+            layers.Activation("relu"), layers.Dense(10, activation="softmax")]
+
+
 def run_funcnet(d, epochs: int, clock: H.EpochClock) -> dict:
-    import jax
-
-    from funcnet import callbacks, layers, models
-
-    class Clock(callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            jax.block_until_ready((self.model.params, self.model.state))
-            clock.epoch_end()
-
-    clock.start()
-    model = models.Sequential([
-        layers.Dense(512, use_bias=False, input_shape=(784,)),
-        layers.BatchNormalization(),
-        layers.Activation("relu"),
-        layers.Dense(10, activation="softmax"),
-    ])
-    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
-    model.fit(d.x_train, d.y_train, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[Clock()], seed=SEED)
-    _, accuracy = model.evaluate(d.x_test, d.y_test, batch_size=BATCH, verbose=0)
-    return {"test_accuracy": float(accuracy), "versions": {"jax": jax.__version__}}
+    return mnist_peers.run_funcnet(d, epochs, clock, network=batchnorm_network)
 
 
 def run_keras_jax(d, epochs: int, clock: H.EpochClock) -> dict:
-    os.environ["KERAS_BACKEND"] = "jax"
-    import jax
-    import keras
-
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            jax.block_until_ready([v.value for v in self.model.variables])
-            clock.epoch_end()
-
-    keras.utils.set_random_seed(SEED)
-    clock.start()
-    model = keras.Sequential([
-        keras.Input(shape=(784,)),
-        keras.layers.Dense(512, use_bias=False),
-        keras.layers.BatchNormalization(),
-        keras.layers.Activation("relu"),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
-    model.compile(optimizer=keras.optimizers.RMSprop(LEARNING_RATE, rho=RHO, epsilon=EPSILON),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
-    model.fit(d.x_train, d.y_train, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[Clock()])
-    _, accuracy = model.evaluate(d.x_test, d.y_test, batch_size=BATCH, verbose=0)
-    return {"test_accuracy": float(accuracy), "versions": {"keras": keras.__version__, "jax": jax.__version__}}
+    return mnist_peers.run_keras_jax(d, epochs, clock, network=batchnorm_network)
 
 
 def run_jax_scan(d, epochs: int, clock: H.EpochClock) -> dict:
@@ -163,9 +128,6 @@ RUNNERS = {"funcnet": run_funcnet, "keras_jax": run_keras_jax, "jax_scan": run_j
 
 
 def child_main(args) -> None:
-    sys.path.insert(0, str(HERE))
-    import mnist_peers
-
     d = mnist_peers.Data(args.data_dir)
     clock = H.EpochClock()
     result = RUNNERS[args.child](d, args.epochs, clock)

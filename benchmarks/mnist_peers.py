@@ -73,7 +73,13 @@ def batches(rng, n: int):
 
 
 # --------------------------------------------------------------------------- the implementations
-def run_funcnet(d: Data, epochs: int, clock: H.EpochClock, steps_per_execution: int | None = None) -> dict:
+def book_network(layers) -> list:
+    """The book's network, from either library's `layers` module (funcnet's or Keras's)."""
+    return [layers.Input(shape=(784,)), layers.Dense(512, activation="relu"), layers.Dense(10, activation="softmax")]
+
+
+def run_funcnet(d: Data, epochs: int, clock: H.EpochClock, steps_per_execution: int | None = None,
+                network=book_network) -> dict:
     import jax
 
     import funcnet
@@ -81,14 +87,12 @@ def run_funcnet(d: Data, epochs: int, clock: H.EpochClock, steps_per_execution: 
 
     class Clock(callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            jax.block_until_ready(self.model.params)
+            # `state` (the moving statistics) too; getattr: batchnorm_mlp.py times revisions without it.
+            jax.block_until_ready((self.model.params, getattr(self.model, "state", None)))
             clock.epoch_end()
 
     clock.start()
-    model = models.Sequential([
-        layers.Dense(512, activation="relu", input_shape=(784,)),
-        layers.Dense(10, activation="softmax"),
-    ])
+    model = models.Sequential(network(layers))
     model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)
     model.fit(d.x_train, d.y_train, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[Clock()], seed=SEED)
@@ -97,7 +101,7 @@ def run_funcnet(d: Data, epochs: int, clock: H.EpochClock, steps_per_execution: 
                                                            "jax": jax.__version__}}
 
 
-def run_keras_jax(d: Data, epochs: int, clock: H.EpochClock) -> dict:
+def run_keras_jax(d: Data, epochs: int, clock: H.EpochClock, network=book_network) -> dict:
     os.environ["KERAS_BACKEND"] = "jax"
     import jax
     import keras
@@ -109,11 +113,7 @@ def run_keras_jax(d: Data, epochs: int, clock: H.EpochClock) -> dict:
 
     keras.utils.set_random_seed(SEED)
     clock.start()
-    model = keras.Sequential([
-        keras.Input(shape=(784,)),
-        keras.layers.Dense(512, activation="relu"),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    model = keras.Sequential(network(keras.layers))
     model.compile(optimizer=keras.optimizers.RMSprop(LEARNING_RATE, rho=RHO, epsilon=EPSILON),
                   loss="categorical_crossentropy", metrics=["accuracy"])
     model.fit(d.x_train, d.y_train, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[Clock()])

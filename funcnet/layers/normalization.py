@@ -73,6 +73,24 @@ def _normalize(x, mean, variance, gamma, beta, epsilon: float):
     return x * inv + offset
 
 
+def _build_affine(layer, key: jax.Array, shape: tuple[int, ...]) -> dict:
+    """The learned scale `gamma` (with `scale`) and offset `beta` (with `center`) of `shape`."""
+    k_gamma, k_beta = jax.random.split(key)
+    params = {}
+    if layer.scale:
+        params["gamma"] = layer.gamma_initializer(k_gamma, shape, jnp.float32)
+    if layer.center:
+        params["beta"] = layer.beta_initializer(k_beta, shape, jnp.float32)
+    return params
+
+
+def _affine(layer, params: dict, dtype, shape: tuple[int, ...]):
+    """(gamma or None, beta or None) in `dtype`, shaped to broadcast against the input."""
+    gamma = params["gamma"].astype(dtype).reshape(shape) if layer.scale else None
+    beta = params["beta"].astype(dtype).reshape(shape) if layer.center else None
+    return gamma, beta
+
+
 def _compute_dtype(x: jax.Array):
     """float32 for half-precision (and integer) inputs: statistics overflow in float16 (as Keras)."""
     return jnp.result_type(x.dtype, jnp.float32) if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32
@@ -166,14 +184,7 @@ class BatchNormalization(Layer):
         return tuple(input_shape)
 
     def build(self, key, input_shape):
-        _, features = self._features(input_shape)
-        k_gamma, k_beta = jax.random.split(key)
-        params = {}
-        if self.scale:
-            params["gamma"] = self.gamma_initializer(k_gamma, (features,), jnp.float32)
-        if self.center:
-            params["beta"] = self.beta_initializer(k_beta, (features,), jnp.float32)
-        return params
+        return _build_affine(self, key, (self._features(input_shape)[1],))
 
     def build_state(self, key, input_shape):
         _, features = self._features(input_shape)
@@ -195,8 +206,7 @@ class BatchNormalization(Layer):
         dtype = _compute_dtype(x)
         xc = x.astype(dtype)
         shape = _stat_shape(x.ndim, (axis,), (features,))
-        gamma = params["gamma"].astype(dtype).reshape(shape) if self.scale else None
-        beta = params["beta"].astype(dtype).reshape(shape) if self.center else None
+        gamma, beta = _affine(self, params, dtype, shape)
         if training:
             mean, variance = _moments(xc, axis, sample_mask)
             new_state = {
@@ -294,14 +304,7 @@ class LayerNormalization(Layer):
         return tuple(input_shape)
 
     def build(self, key, input_shape):
-        _, sizes = self._axes_and_sizes(input_shape)
-        k_gamma, k_beta = jax.random.split(key)
-        params = {}
-        if self.scale:
-            params["gamma"] = self.gamma_initializer(k_gamma, sizes, jnp.float32)
-        if self.center:
-            params["beta"] = self.beta_initializer(k_beta, sizes, jnp.float32)
-        return params
+        return _build_affine(self, key, self._axes_and_sizes(input_shape)[1])
 
     def call(self, params, x, rng, training):
         x = _as_array(self, x)
@@ -315,8 +318,7 @@ class LayerNormalization(Layer):
                     f"{self.describe()} has {name} of shape {params[name].shape}, for inputs whose normalized axes "
                     f"have sizes {sizes}; got inputs of shape {format_shape(x.shape)}."
                 )
-        gamma = params["gamma"].astype(dtype).reshape(shape) if self.scale else None
-        beta = params["beta"].astype(dtype).reshape(shape) if self.center else None
+        gamma, beta = _affine(self, params, dtype, shape)
         mean = jnp.mean(xc, axis=axes, keepdims=True)
         variance = jnp.var(xc, axis=axes, keepdims=True)
         y = _normalize(xc, mean, variance, gamma, beta, self.epsilon)

@@ -3,9 +3,8 @@
 
 A `Session` is the mutable half of a Keras model; the model itself stays a pure description. The
 session talks to its model only through the model's public surface (`init_with_state`,
-`apply_with_state`, `variable_specs`, `input_names`, `declared_input_shapes`, `structure_key`,
-`frozen`,
-`describe`), so either can be read alone. Its passes are `funcnet.training`'s: each epoch is one
+`apply_with_state`, `variable_specs`, `input_names`, `declared_input_shapes`, `stateful`,
+`structure_key`, `frozen`, `describe`), so either can be read alone. Its passes are `funcnet.training`'s: each epoch is one
 compiled program (or compiled chunks of `steps_per_execution` steps), built once per data shape and
 shared by every model of the same structure and compile settings. Every argument is checked, and the
 data against the model, before anything is compiled.
@@ -103,7 +102,7 @@ class Session:
         if duplicates:
             raise ValueError(f"compile(metrics=...) gives several metrics the name(s) {duplicates}; names key the logs.")
         key = (_setting_key(optimizer), _setting_key(loss), tuple(_setting_key(m) for m in resolved), policy,
-               distribution.key() if distribution is not None else None, steps_per_execution)
+               distribution_module.as_placement(distribution).key(), steps_per_execution)
         self.settings = CompileSettings(tx, loss, loss_fn, resolved, policy, distribution, steps_per_execution, key)
         self.opt_state = None
         self.step = 0
@@ -396,13 +395,13 @@ class Session:
         inputs = self._as_inputs(x, "predict")
         self._output_struct(inputs, "predict")
         run = self._run_settings()
-        dist = run["distribution"]
 
         def build():
             return make_predict(self._pure_apply(), batch_size=batch_size, with_state=True, **run)
 
-        predict = self._program(("predict", batch_size, run["policy"], dist.key() if dist is not None else None,
-                                 run["steps_per_execution"]), build, with_compile_settings=False)
+        placement_key = distribution_module.as_placement(run["distribution"]).key()
+        predict = self._program(("predict", batch_size, run["policy"], placement_key, run["steps_per_execution"]),
+                                build, with_compile_settings=False)
         params, state = self._variables()
         outputs = predict(params, self._source().put_data(inputs), model_state=state)
         return jax.tree.map(distribution_module.host_array, outputs)

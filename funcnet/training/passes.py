@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from funcnet import mixed_precision
 from funcnet.training.batches import Pass, Progress, batch_plan, make_source, num_samples
-from funcnet.training.state import DROPOUT_STREAM, SHUFFLE_STREAM, TrainState, stream_key
+from funcnet.training.state import DROPOUT_STREAM, TrainState, shuffle_key, stream_key
 from funcnet.training.step import forward_fn, make_eval_step, make_train_step
 
 
@@ -75,8 +75,8 @@ def make_train_epoch(
     width = placement.padded_batch_size(batch_size)
 
     def prepare(state: TrainState, n: int, epoch_index):
-        key = stream_key(state.rng, SHUFFLE_STREAM, epoch_index) if shuffle else None
-        idx, weight = batch_plan(n, batch_size, key, width)
+        idx, weight = batch_plan(n, batch_size, shuffle_key(state.rng, epoch_index) if shuffle else None, width)
+        # step_key(state.rng, epoch, i) is fold_in(this, i): the epoch's part is drawn once, out of the loop.
         dropout_key = stream_key(state.rng, DROPOUT_STREAM, epoch_index)
         carry = (state, tuple(m.init() for m in metrics), jnp.zeros([]), jnp.zeros([]), jnp.array(False))
         return idx, weight, dropout_key, carry
