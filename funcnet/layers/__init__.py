@@ -1,22 +1,43 @@
 """Layers: immutable descriptions of computations; `init` makes their weights, `apply` runs them."""
 from funcnet.layers._base import Input, InputLayer, Layer, SymbolicTensor
+from funcnet.layers.convolutional import Conv1D, Conv2D
 from funcnet.layers.core import Activation, Dense, Dropout, Flatten, Reshape
 from funcnet.layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from funcnet.layers.normalization import BatchNormalization, LayerNormalization
+from funcnet.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
 
 __all__ = [
     "Activation",
     "Add",
     "Average",
+    "AveragePooling1D",
+    "AveragePooling2D",
     "BatchNormalization",
     "Concatenate",
+    "Conv1D",
+    "Conv2D",
     "Dense",
     "Dropout",
     "Flatten",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
     "Input",
     "InputLayer",
     "Layer",
     "LayerNormalization",
+    "MaxPooling1D",
+    "MaxPooling2D",
     "Maximum",
     "Minimum",
     "Multiply",

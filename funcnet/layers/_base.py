@@ -32,8 +32,9 @@ _node_ids = itertools.count()
 
 
 def _snake_case(name: str) -> str:
+    """Keras's layer-name stem: `Dense` -> `dense`, `Conv2D` -> `conv2d`, `MaxPooling2D` -> `max_pooling2d`."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 class Layer:
