@@ -164,3 +164,30 @@ def test_an_mlp_with_batchnorm_reaches_098_on_the_real_mnist(data_dir):
     data = script.mnist.load_data(data_dir)
     run = script.train(data, epochs=10, seed=0)
     assert run.test_accuracy >= 0.98  # 0.9833 for seed 0 (docs/results.md)
+
+
+@pytest.mark.data
+def test_mnist_convnet_learns_and_draws_its_curves_and_filters(data_dir, tmp_path, capsys):
+    script = _load("mnist_convnet")
+    result = script.main(["--epochs", "1", "--train-samples", "3000", "--test-samples", "1000",
+                          "--out", str(tmp_path), "--data-dir", data_dir])
+    (run,) = result["runs"]
+    assert set(run.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert run.test_accuracy > 0.8  # 47 steps; chance 0.1
+    first, second = script.feature_maps(run.model, script.load_data(data_dir, 1, 1).x_test[0])
+    assert first.shape == (26, 26, 32) and second.shape == (11, 11, 64) and first.min() >= 0
+    _assert_figures(tmp_path, result["figures"], ["mnist_convnet.png", "convnet_filters.png"])
+    assert "results: test accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_the_books_convnet_listing_runs_as_printed(data_dir, monkeypatch):
+    # The listing trains 5 epochs (two minutes here); one shows it runs verbatim and learns.
+    script = _load("mnist_convnet")
+    fit = script.models.Sequential.fit
+    monkeypatch.setattr(script.models.Sequential, "fit",
+                        lambda self, *args, **kwargs: fit(self, *args, **{**kwargs, "epochs": 1, "verbose": 0}))
+    model, test_acc = script.listing(data_dir)
+    assert test_acc > 0.975  # 0.98-0.99 after one epoch
+    assert model.count_params() == 93_322
