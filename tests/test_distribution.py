@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from funcnet import distribution, losses, optimizers, training
-from tests._workers.problem import BATCH, EPOCHS, build_bn_model, build_model, make_data
+from tests._workers.problem import BATCH, EPOCHS, build_bn_model, build_conv_model, build_model, make_data
 
 WORKER = pathlib.Path(__file__).parent / "_workers" / "data_parallel.py"
 TOL = dict(rtol=2e-5, atol=2e-6)
@@ -80,6 +80,18 @@ def test_batch_statistics_are_the_global_batchs_on_n_devices(device_runs, count)
                                    **TOL)
     np.testing.assert_allclose(device_runs[f"bn{count}/loss"], history.history["loss"], **TOL)
     np.testing.assert_allclose(device_runs[f"bn{count}/predict"], model.predict(x[:37], batch_size=16), **TOL)
+
+
+@pytest.mark.parametrize("count", [4])
+def test_a_convnet_on_n_devices_matches_one_device(device_runs, count):
+    x, y = make_data()
+    model = build_conv_model()
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, verbose=0, seed=0)
+    for key, value in _flat(model.params).items():
+        np.testing.assert_allclose(device_runs[f"conv{count}/params/{key}"], value, err_msg=f"{count} devices: {key}",
+                                   **TOL)
+    np.testing.assert_allclose(device_runs[f"conv{count}/loss"], history.history["loss"], **TOL)
 
 
 def test_shard_params_splits_the_kernels_and_replicates_by_default(device_runs):

@@ -16,7 +16,7 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from _workers.problem import EPOCHS, BATCH, build_bn_model, build_model, make_data  # noqa: E402
+from _workers.problem import EPOCHS, BATCH, build_bn_model, build_conv_model, build_model, make_data  # noqa: E402
 
 
 def flat(params) -> dict:
@@ -53,6 +53,11 @@ def devices(out: str) -> None:
             results[f"bn{count}/variables/{key}"] = value
         results[f"bn{count}/loss"] = np.array(history.history["loss"])
         results[f"bn{count}/predict"] = model.predict(x[:37], batch_size=16)
+    for count in (4,):
+        model, history = train(distribution.DataParallel(jax.devices()[:count]), x, y, build=build_conv_model)
+        for key, value in flat(model.params).items():
+            results[f"conv{count}/params/{key}"] = value
+        results[f"conv{count}/loss"] = np.array(history.history["loss"])
     np.savez(out, **results)
 
 

@@ -33,3 +33,17 @@ def build_bn_model():
         layers.Dropout(0.2),
         layers.Dense(5, activation="softmax"),
     ])
+
+
+def build_conv_model():
+    """The same problem seen as 4 x 5 images: the convolution and pooling split across devices too."""
+    from funcnet import layers, models
+
+    return models.Sequential([
+        layers.Input(shape=(20,)),
+        layers.Reshape((4, 5, 1)),
+        layers.Conv2D(6, (2, 2), activation="relu", padding="same"),
+        layers.MaxPooling2D((2, 2)),
+        layers.Flatten(),
+        layers.Dense(5, activation="softmax"),
+    ])

@@ -53,8 +53,17 @@ CONV2D_CASES = [
 ]
 
 
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("kwargs", CONV2D_CASES, ids=lambda kw: "-".join(f"{k[:3]}{v}" for k, v in kw.items()))
+def _with_methods(cases, lax_every: int):
+    """Every case with funcnet's CPU formulation; every `lax_every`-th also with XLA's (used off CPU)."""
+    return [(kw, "patches") for kw in cases] + [(kw, "lax") for kw in cases[::lax_every]]
+
+
+def _case_id(case):
+    kwargs, method = case
+    return "-".join([method, *(f"{k[:3]}{v}" for k, v in kwargs.items())])
+
+
+@pytest.mark.parametrize("kwargs, method", _with_methods(CONV2D_CASES, 3), ids=map(_case_id, _with_methods(CONV2D_CASES, 3)))
 def test_conv2d_matches_keras(kwargs, method):
     # Odd sizes (9 x 11) and 6 channels, so groups=3 splits them; 12 filters.
     _against_keras(layers.Conv2D(12, activation="relu", **kwargs), keras.layers.Conv2D(12, activation="relu", **kwargs),
@@ -68,8 +77,7 @@ CONV1D_CASES = [
 ]
 
 
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("kwargs", CONV1D_CASES, ids=lambda kw: "-".join(f"{k[:3]}{v}" for k, v in kw.items()))
+@pytest.mark.parametrize("kwargs, method", _with_methods(CONV1D_CASES, 3), ids=map(_case_id, _with_methods(CONV1D_CASES, 3)))
 def test_conv1d_matches_keras(kwargs, method):
     _against_keras(layers.Conv1D(4, **kwargs), keras.layers.Conv1D(4, **kwargs), (13, 6), method)
 

@@ -25,7 +25,7 @@ def _check(ours, ref, sample):
     assert ours.init(jax.random.key(0), sample) == {}
 
 
-POOL2D_CASES = list(itertools.product([(2, 2), (3, 3), (2, 3), 1], [None, 1, (2, 1), 3], ["valid", "same"]))
+POOL2D_CASES = list(itertools.product([(2, 2), (3, 3), (2, 3)], [None, 1, (2, 1)], ["valid", "same"]))
 
 
 @pytest.mark.parametrize("kind", ["MaxPooling2D", "AveragePooling2D"])
