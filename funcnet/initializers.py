@@ -112,6 +112,8 @@ _BY_NAME: dict[str, Callable[[], Initializer]] = {
     "lecun_normal": lecun_normal,
     "random_normal": random_normal,
     "random_uniform": random_uniform,
+    "normal": random_normal,  # Keras's aliases (Embedding's default is "uniform")
+    "uniform": random_uniform,
     "zeros": zeros,
     "ones": ones,
     "orthogonal": orthogonal,

@@ -1,7 +1,8 @@
-"""Small array helpers of the book's experiments: one-hot labels and multi-hot bags of words.
+"""Small array helpers of the book's experiments: one-hot labels, multi-hot bags of words and padded
+sequences.
 
-Both take and return NumPy arrays (they prepare data on the host, before it reaches a model) and
-return float32, funcnet's default float.
+All three take and return NumPy arrays (they prepare data on the host, before it reaches a model); the
+encoders return float32, funcnet's default float, and pad_sequences int32 ids unless given a dtype.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from funcnet._checks import positive_int
 
-__all__ = ["to_categorical", "vectorize_sequences"]
+__all__ = ["pad_sequences", "to_categorical", "vectorize_sequences"]
 
 
 def _as_int_array(values: Any, what: str) -> np.ndarray:
@@ -159,3 +160,126 @@ def vectorize_sequences(sequences: Any, dimension: int = 10000) -> np.ndarray:
     out = np.zeros((n, dimension), dtype=np.float32)
     out[rows, flat] = 1.0
     return out
+
+
+def pad_sequences(sequences: Any, maxlen: int | None = None, dtype: Any = "int32", padding: str = "pre",
+                  truncating: str = "pre", value: Any = 0.0) -> np.ndarray:
+    """Pads (or truncates) ``n`` sequences to one length ``maxlen``, as ``keras.utils.pad_sequences``.
+
+    Row ``i`` holds ``sequences[i]``: truncated to its last (``truncating="pre"``) or first (``"post"``)
+    ``maxlen`` steps, then filled up with ``value`` before (``padding="pre"``) or after (``"post"``) it.
+    A step may be a feature vector: sequences ``[length_i, *features]`` give ``[n, maxlen, *features]``.
+
+    Args:
+        sequences: ``n`` sequences: lists (of ints, floats, strings or feature vectors), numpy or jax
+            arrays, or an array ``[n, length, ...]``; empty sequences become rows of ``value``.
+        maxlen: the output length, a positive int; ``None`` means the longest sequence's length.
+        dtype: the output dtype (anything ``np.dtype`` takes); ``object`` (or a string dtype such as
+            ``"U10"``) for strings.
+        padding: ``"pre"`` or ``"post"``: where ``value`` goes in a short sequence.
+        truncating: ``"pre"`` or ``"post"``: which end of a long sequence is dropped.
+        value: the padding value, cast to ``dtype``; a string only with an object or string ``dtype``.
+
+    Returns:
+        array ``[n, maxlen, *features]`` of ``dtype``.
+
+    Raises:
+        ValueError: ``padding`` or ``truncating`` other than ``"pre"``/``"post"``; ``maxlen <= 0``;
+            ``sequences`` or one of its entries is not a sequence; entries whose step shapes differ or
+            that are ragged; values or ``value`` that ``dtype`` cannot hold (a string ``value`` with a
+            numeric ``dtype``); an empty ``sequences`` without ``maxlen``.
+        TypeError: ``maxlen`` is not an int, or ``dtype`` is not a dtype.
+
+    Examples:
+        >>> pad_sequences([[1], [2, 3], [4, 5, 6]])
+        array([[0, 0, 1],
+               [0, 2, 3],
+               [4, 5, 6]], dtype=int32)
+        >>> pad_sequences([[1], [2, 3], [4, 5, 6]], maxlen=2, padding="post", truncating="post", value=-1)
+        array([[ 1, -1],
+               [ 2,  3],
+               [ 4,  5]], dtype=int32)
+    """
+    what = "pad_sequences"
+    for name, mode in (("padding", padding), ("truncating", truncating)):
+        # Keras checks these only when a sequence needs them; checking first fails the same way for any data
+        if not isinstance(mode, str) or mode not in ("pre", "post"):
+            raise ValueError(f'{what}: {name} must be "pre" or "post"; got {mode!r}.')
+    if maxlen is not None:
+        maxlen = positive_int(maxlen, f"{what}: maxlen")
+    try:
+        out_dtype = np.dtype(dtype)
+    except TypeError as err:
+        raise TypeError(f"{what}: dtype must be a numpy dtype such as 'int32', 'float32' or object; "
+                        f"got {dtype!r}.") from err
+    if isinstance(sequences, (str, bytes)) or not hasattr(sequences, "__len__"):
+        raise ValueError(f"{what}: sequences must be a list of sequences; got {type(sequences).__name__} "
+                         f"{sequences!r:.60}.")
+    dtype_name = "None" if dtype is None else str(out_dtype)
+
+    lengths = []
+    sample_shape: tuple = ()
+    found_first = False
+    for i, seq in enumerate(sequences):
+        # a string has a len, but Keras then fails on it for every dtype: refuse it by name
+        length = None if isinstance(seq, (str, bytes)) else _len_or_none(seq)
+        if length is None:
+            raise ValueError(f"{what}: sequences[{i}] must be a sequence (a list or array of steps); got "
+                             f"{type(seq).__name__} {seq!r:.60}. (For a single sequence, pass [sequence].)")
+        lengths.append(length)
+        if not found_first and length:
+            # as Keras: the first non-empty sequence sets the step shape that all the others must have
+            sample_shape = _as_steps(seq, None, f"{what}: sequences[{i}]").shape[1:]
+            found_first = True
+
+    if maxlen is None:
+        if not lengths:
+            raise ValueError(f"{what}: sequences is empty, so maxlen cannot be inferred; pass maxlen.")
+        maxlen = max(lengths)
+
+    if isinstance(value, str) and out_dtype.kind not in "OSU":
+        raise ValueError(f"{what}: value {value!r} is a string, but dtype {dtype_name} is not; pass dtype=object "
+                         "for strings of any length (or a string dtype such as 'U10').")
+    try:
+        out = np.full((len(lengths), maxlen) + sample_shape, value, dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ValueError(f"{what}: value {value!r:.60} cannot be cast to dtype {dtype_name}; {err}") from err
+
+    for i, (seq, length) in enumerate(zip(sequences, lengths)):
+        if not length:
+            continue
+        try:
+            kept = seq[-maxlen:] if truncating == "pre" else seq[:maxlen]
+        except (TypeError, KeyError, IndexError) as err:
+            raise ValueError(f"{what}: sequences[{i}] must be a sequence that can be sliced (a list or array); "
+                             f"got {type(seq).__name__} {seq!r:.60}.") from err
+        steps = _as_steps(kept, dtype, f"{what}: sequences[{i}]")
+        if steps.shape[1:] != sample_shape:
+            raise ValueError(f"{what}: sequences[{i}] has steps of shape {steps.shape[1:]}, but the first "
+                             f"non-empty sequence's steps have shape {sample_shape}; every step must have "
+                             "the same shape.")
+        if padding == "post":
+            out[i, :len(steps)] = steps
+        else:
+            out[i, -len(steps):] = steps
+    return out
+
+
+def _len_or_none(seq: Any) -> int | None:
+    try:
+        return len(seq)
+    except TypeError:  # a number, a 0-d array, a generator
+        return None
+
+
+def _as_steps(seq: Any, dtype: Any, what: str) -> np.ndarray:
+    """``np.asarray(seq, dtype)`` of at least one axis, or a ValueError naming ``what``."""
+    try:
+        steps = np.asarray(seq, dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as err:  # ragged steps, or values the dtype cannot hold
+        target = "an array" if dtype is None else f"dtype {np.dtype(dtype)}"
+        raise ValueError(f"{what} cannot be converted to {target}: {err}") from err
+    if steps.ndim == 0:
+        raise ValueError(f"{what} must be a sequence (a list or array of steps); got {type(seq).__name__} "
+                         f"{seq!r:.60}.")
+    return steps

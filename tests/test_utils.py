@@ -1,5 +1,5 @@
-"""funcnet.utils: to_categorical against Keras 3, vectorize_sequences against the book's loop, and
-every documented error."""
+"""funcnet.utils: to_categorical and pad_sequences against Keras 3, vectorize_sequences against the book's
+loop, and every documented error."""
 import jax.numpy as jnp
 import keras
 import numpy as np
@@ -119,3 +119,93 @@ def test_vectorize_sequences_default_dimension():
 def test_vectorize_sequences_errors(sequences, dimension, error, message):
     with pytest.raises(error, match=message):
         utils.vectorize_sequences(sequences, dimension=dimension)
+
+
+_RAGGED = [[1], [2, 3], [4, 5, 6, 7], [8, 9]]
+_FEATURES = [np.arange(6.0).reshape(3, 2), np.array([[9.0, 8.0]]), np.zeros((0, 2))]  # [length_i, 2]
+
+
+@pytest.mark.parametrize("padding", ["pre", "post"])
+@pytest.mark.parametrize("truncating", ["pre", "post"])
+@pytest.mark.parametrize(
+    "sequences, kwargs",
+    [
+        (_RAGGED, {}),
+        (_RAGGED, {"maxlen": 2}),  # shorter than the longest: truncated
+        (_RAGGED, {"maxlen": 6}),  # longer than the longest: padded
+        (_RAGGED, {"maxlen": np.int64(3), "value": -1}),
+        (_RAGGED, {"maxlen": 3, "value": 1.5}),  # cast to int32, as Keras does
+        (_RAGGED, {"dtype": "float32", "value": 0.5}),
+        ([[1.5, 2.7], [3.2]], {"dtype": "float32", "maxlen": 1}),
+        ([[1.5, 2.7], [3.2]], {}),  # float steps cast to int32
+        ([np.array([1, 2, 3]), np.array([4], dtype=np.uint8), [5, 6]], {"maxlen": 2}),
+        (np.array([[1, 2, 3], [4, 5, 6]]), {"maxlen": 2}),  # an [n, length] array
+        (jnp.array([[1, 2], [3, 4]]), {"maxlen": 3}),
+        (((1, 2), (3,)), {}),  # tuples
+        ([[1, 2], [], [3]], {}),  # an empty sequence: a row of value
+        ([[], [1, 2]], {"value": 7}),  # the first is empty: the step shape comes from the second
+        ([[], []], {}),  # all empty: [2, 0]
+        ([], {"maxlen": 3}),  # an empty list: [0, 3]
+        (_FEATURES, {"dtype": "float32"}),  # feature vectors: [3, 3, 2]
+        (_FEATURES, {"dtype": "float32", "maxlen": 2, "value": -1.0}),
+        ([[["a", "b"]], []], {"dtype": object, "value": "pad", "maxlen": 2}),
+        ([["a", "bc"], ["d"]], {"dtype": object, "value": "x"}),
+        ([["a", "bcdef"], ["d"]], {"dtype": "U3", "value": "x"}),  # a fixed width cuts "bcdef"
+        ([[1, 2]], {"dtype": None}),  # None: numpy infers the dtype
+    ],
+)
+def test_pad_sequences_matches_keras(sequences, kwargs, padding, truncating):
+    ours = utils.pad_sequences(sequences, padding=padding, truncating=truncating, **kwargs)
+    theirs = keras.utils.pad_sequences(sequences, padding=padding, truncating=truncating, **kwargs)
+    assert isinstance(ours, np.ndarray)
+    assert ours.dtype == theirs.dtype
+    assert ours.shape == theirs.shape
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_pad_sequences_by_hand():
+    sequences = [[1], [2, 3, 4]]
+    np.testing.assert_array_equal(utils.pad_sequences(sequences), [[0, 0, 1], [2, 3, 4]])
+    np.testing.assert_array_equal(utils.pad_sequences(sequences, padding="post"), [[1, 0, 0], [2, 3, 4]])
+    np.testing.assert_array_equal(utils.pad_sequences(sequences, maxlen=2), [[0, 1], [3, 4]])
+    np.testing.assert_array_equal(utils.pad_sequences(sequences, maxlen=2, truncating="post"), [[0, 1], [2, 3]])
+    assert utils.pad_sequences(sequences).dtype == np.int32
+    assert utils.pad_sequences([np.ones((2, 3, 4))], maxlen=5).shape == (1, 5, 3, 4)  # any step shape
+    # Keras refuses the string "object" with a string value (it only accepts the type object)
+    np.testing.assert_array_equal(utils.pad_sequences([["a"]], maxlen=2, dtype="object", value="-"),
+                                  np.array([["-", "a"]], dtype=object))
+
+
+@pytest.mark.parametrize(
+    "sequences, kwargs, error, message",
+    [
+        ([[1, 2]], {"padding": "middle"}, ValueError, 'padding must be "pre" or "post"; got \'middle\''),
+        ([[1, 2]], {"padding": None}, ValueError, 'padding must be "pre" or "post"; got None'),
+        ([[1, 2]], {"truncating": "both"}, ValueError, 'truncating must be "pre" or "post"; got \'both\''),
+        ([[]], {"truncating": "mid"}, ValueError, "truncating must be"),  # refused even with nothing to cut
+        ([[1, 2]], {"maxlen": 0}, ValueError, "maxlen must be a positive int; got 0"),
+        ([[1, 2]], {"maxlen": -3}, ValueError, "maxlen must be a positive int; got -3"),
+        ([[1, 2]], {"maxlen": 2.0}, TypeError, "maxlen must be a positive int; got float 2.0"),
+        ([[1, 2]], {"maxlen": True}, TypeError, "maxlen must be a positive int; got bool"),
+        ([[1, 2]], {"dtype": "int33"}, TypeError, "dtype must be a numpy dtype.*got 'int33'"),
+        (5, {}, ValueError, "sequences must be a list of sequences; got int 5"),
+        ("abc", {}, ValueError, "sequences must be a list of sequences; got str"),
+        ([[1, 2], 3], {}, ValueError, r"sequences\[1\] must be a sequence .*got int 3.*pass \[sequence\]"),
+        ([np.array(4)], {}, ValueError, r"sequences\[0\] must be a sequence .*got ndarray"),
+        ([[1], "ab"], {"dtype": object}, ValueError, r"sequences\[1\] must be a sequence .*got str 'ab'"),
+        ([[1], {1, 2}], {}, ValueError, r"sequences\[1\] must be a sequence .*got set"),
+        ([[1], (i for i in range(2))], {}, ValueError, r"sequences\[1\] must be a sequence .*got generator"),
+        ([[[1, 2]], [[3, 4, 5]]], {}, ValueError,
+         r"sequences\[1\] has steps of shape \(3,\), but the first non-empty sequence's steps have shape "
+         r"\(2,\)"),
+        ([[1, 2], [[3, 4]]], {}, ValueError, r"sequences\[1\] has steps of shape \(2,\).*shape \(\)"),
+        ([[[1, 2], [3]]], {}, ValueError, r"sequences\[0\] cannot be converted to an array"),
+        ([[1], ["a"]], {}, ValueError, r"sequences\[1\] cannot be converted to dtype int32"),
+        ([[1, 2]], {"value": "x"}, ValueError, "value 'x' is a string, but dtype int32 is not; pass dtype=object"),
+        ([[1, 2]], {"value": None}, ValueError, "value None cannot be cast to dtype int32"),
+        ([], {}, ValueError, "sequences is empty, so maxlen cannot be inferred; pass maxlen"),
+    ],
+)
+def test_pad_sequences_errors(sequences, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        utils.pad_sequences(sequences, **kwargs)

@@ -1,7 +1,8 @@
 """Layers: immutable descriptions of computations; `init` makes their weights, `apply` runs them."""
 from funcnet.layers._base import Input, InputLayer, Layer, SymbolicTensor
 from funcnet.layers.convolutional import Conv1D, Conv2D
-from funcnet.layers.core import Activation, Dense, Dropout, Flatten, Reshape
+from funcnet.layers.core import Activation, Dense, Dropout, Flatten, Masking, Reshape
+from funcnet.layers.embedding import Embedding
 from funcnet.layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from funcnet.layers.normalization import BatchNormalization, LayerNormalization
 from funcnet.layers.pooling import (
@@ -14,6 +15,7 @@ from funcnet.layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from funcnet.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 
 __all__ = [
     "Activation",
@@ -22,11 +24,14 @@ __all__ = [
     "AveragePooling1D",
     "AveragePooling2D",
     "BatchNormalization",
+    "Bidirectional",
     "Concatenate",
     "Conv1D",
     "Conv2D",
     "Dense",
     "Dropout",
+    "Embedding",
+    "GRU",
     "Flatten",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
@@ -34,14 +39,17 @@ __all__ = [
     "GlobalMaxPooling2D",
     "Input",
     "InputLayer",
+    "LSTM",
     "Layer",
     "LayerNormalization",
+    "Masking",
     "MaxPooling1D",
     "MaxPooling2D",
     "Maximum",
     "Minimum",
     "Multiply",
     "Reshape",
+    "SimpleRNN",
     "Subtract",
     "SymbolicTensor",
 ]

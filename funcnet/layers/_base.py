@@ -11,8 +11,13 @@ A layer that keeps non-trainable state (BatchNormalization's moving statistics) 
 `stateful = True` and runs through the state channel instead; every layer has it, stateless ones
 return the state they are given (`{}`):
 
-    init_with_state(key, input_shape)                                   -> (params, state)
-    apply_with_state(params, state, x, *, rng, training, sample_mask)   -> (y, new_state)
+    init_with_state(key, input_shape)                                         -> (params, state)
+    apply_with_state(params, state, x, *, rng, training, sample_mask, mask)   -> (y, new_state)
+
+Masks (which time steps of a sequence are real, `[batch, steps]` booleans) flow beside the arrays of
+the functional graph, as in Keras: `Embedding(mask_zero=True)` and `Masking` make one, layers with
+`supports_masking = True` pass it on (`compute_mask`), recurrent layers and `GlobalAveragePooling1D`
+use it, and every other layer drops it.
 
 Calling a layer on symbolic tensors (`layers.Input(...)` or another layer's output) records a
 node of the functional graph and returns a new symbolic tensor; `models.Model` turns that graph
@@ -44,8 +49,9 @@ class Layer:
     `compute_output_shape(input_shape)` and `call(params, x, rng, training)`. Shapes given to those
     carry the batch axis as `None`, e.g. `(None, 784)`; multi-input layers get lists of shapes and arrays.
     A layer with non-trainable state sets `stateful = True` and implements `build_state(key,
-    input_shape) -> state` and `call_with_state(params, state, x, rng, training, sample_mask) -> (y, state)`
-    instead of `call`.
+    input_shape) -> state` and `call_with_state(params, state, x, rng, training, sample_mask, mask) ->
+    (y, state)` instead of `call`; so does a layer that reads the mask. A layer with several outputs
+    returns a list of shapes from `compute_output_shape` and a list of arrays.
 
     Args:
       name: the key of this layer's weights in `params`; by default the model names it from the
@@ -59,6 +65,8 @@ class Layer:
     takes_list: bool = False
     #: True for layers that keep non-trainable state (`build_state`, `call_with_state`).
     stateful: bool = False
+    #: True for layers that pass a mask on (Keras's name): `compute_mask` returns the input's by default.
+    supports_masking: bool = False
 
     def __init__(self, name: str | None = None, input_shape: Sequence[int] | None = None):
         self.name = check_name(name, f"{type(self).__name__}(name=...)")
@@ -89,10 +97,22 @@ class Layer:
     def call(self, params: dict, x, rng: jax.Array | None, training: bool):
         raise NotImplementedError
 
-    def call_with_state(self, params: dict, state: dict, x, rng: jax.Array | None, training: bool, sample_mask):
-        """`(y, new_state)`; `sample_mask` (`[batch]` or None) is 0 for rows that only pad the batch."""
-        del sample_mask
+    def call_with_state(self, params: dict, state: dict, x, rng: jax.Array | None, training: bool, sample_mask,
+                        mask=None):
+        """`(y, new_state)`; `sample_mask` (`[batch]` or None) is 0 for rows that only pad the batch, `mask`
+        the input's time-step mask (`[batch, steps]` booleans) or None."""
+        del sample_mask, mask
         return self.call(params, x, rng, training), state
+
+    def compute_mask(self, x, mask):
+        """The output's mask, given the input `x` and its mask: the same mask for a layer that supports
+        masking, else None (the mask stops here, as in Keras)."""
+        return mask if self.supports_masking else None
+
+    def _forward(self, params, state, x, mask, rng, training: bool, sample_mask):
+        """`(y, new_state, output_mask)`: everything the graph interpreter needs of one application."""
+        y, state = self.call_with_state(params, state, x, rng, training, sample_mask, mask)
+        return y, state, self.compute_mask(x, mask)
 
     # ----------------------------------------------------------------- public
     def init(self, key: jax.Array, input_shape: Sequence[int] | None = None) -> dict:
@@ -119,21 +139,22 @@ class Layer:
         self.compute_output_shape(full)
         return full
 
-    def apply(self, params: dict, x, *, rng: jax.Array | None = None, training: bool = False):
-        """Runs the layer: `y = f(params, x)`. Pure; `rng` is needed only by stochastic layers in training."""
+    def apply(self, params: dict, x, *, rng: jax.Array | None = None, training: bool = False, mask=None):
+        """Runs the layer: `y = f(params, x)`. Pure; `rng` is needed only by stochastic layers in training,
+        `mask` (`[batch, steps]` booleans) only by layers that read one (recurrent layers, pooling)."""
         if self.stateful:
             raise ValueError(
                 f"{self.describe()} keeps non-trainable state: run it with y, state = "
                 "layer.apply_with_state(params, state, x, training=...), where params, state = "
                 "layer.init_with_state(key, input_shape)."
             )
-        return self.call(params, x, rng, training)
+        return self.call_with_state(params, {}, x, rng, training, None, mask)[0]
 
     def apply_with_state(self, params: dict, state: dict, x, *, rng: jax.Array | None = None,
-                         training: bool = False, sample_mask=None):
+                         training: bool = False, sample_mask=None, mask=None):
         """Runs the layer with its state: `(y, new_state)`, pure. With `training=True` a stateful layer
         updates its state; `sample_mask` (`[batch]`, 0 for padding rows) keeps rows out of batch statistics."""
-        return self.call_with_state(params, state, x, rng, training, sample_mask)
+        return self.call_with_state(params, state, x, rng, training, sample_mask, mask)
 
     def __call__(self, inputs):
         """Functional API: records this layer applied to symbolic tensors and returns its symbolic output."""
@@ -162,6 +183,8 @@ class Layer:
                 )
         out_shape = self.compute_output_shape(shape)
         node = Node(self, tensors, self.takes_list)
+        if isinstance(out_shape, list):  # several outputs: one tensor each
+            return [SymbolicTensor(s, node, index=i) for i, s in enumerate(out_shape)]
         return SymbolicTensor(out_shape, node)
 
     # Attributes that only `build` reads: two layers differing in them compute the same `apply`.
@@ -218,14 +241,15 @@ class Node:
 
 class SymbolicTensor:
     """A placeholder for an array in the functional API: a shape (batch axis `None`) and the node
-    that produces it. It holds no data."""
+    that produces it (`index`: which of its outputs, for a layer with several). It holds no data."""
 
-    __slots__ = ("shape", "node", "dtype")
+    __slots__ = ("shape", "node", "dtype", "index")
 
-    def __init__(self, shape: tuple, node: Node, dtype: Any = None):
+    def __init__(self, shape: tuple, node: Node, dtype: Any = None, index: int | None = None):
         self.shape = tuple(shape)
         self.node = node
         self.dtype = dtype
+        self.index = index
 
     @property
     def ndim(self) -> int:
@@ -255,8 +279,9 @@ def Input(shape: Sequence[int], name: str | None = None, dtype: Any = None) -> S
     Args:
       shape: one sample's shape, without the batch axis, e.g. `(784,)`.
       name: the input's name (shown by `summary`).
-      dtype: inputs are cast to it in `apply`; by default floating inputs pass through unchanged and
-        integer or boolean ones (e.g. uint8 pixels) become float32.
+      dtype: inputs are cast to it in `apply`; by default numbers pass through unchanged (integer ids
+        stay integers: an `Embedding` needs them exact, and the layers that compute with floats cast
+        them) and booleans become float32.
     """
     layer = InputLayer(shape, name=name, dtype=dtype)
     node = Node(layer, [], False)

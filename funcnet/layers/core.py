@@ -1,4 +1,4 @@
-"""The core layers: Dense, Activation, Dropout, Flatten, Reshape."""
+"""The core layers: Dense, Activation, Dropout, Flatten, Reshape, Masking."""
 from __future__ import annotations
 
 import math
@@ -19,6 +19,11 @@ def _as_array(layer: Layer, x) -> jax.Array:
     if isinstance(x, (list, tuple)):
         raise TypeError(f"{layer.describe()} takes one array, got a {type(x).__name__} of {len(x)}.")
     return as_array(x, f"the input of {layer.describe()}")
+
+
+def as_float(x: jax.Array) -> jax.Array:
+    """`x`, or float32 for integer and boolean inputs (ids and pixels reach layers as they are)."""
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
 
 
 def _single_shape(layer: Layer, input_shape) -> tuple:
@@ -48,6 +53,8 @@ class Dense(Layer):
       >>> params["kernel"].shape, params["bias"].shape
       ((4, 3), (3,))
     """
+
+    supports_masking = True
 
     def __init__(
         self,
@@ -104,6 +111,8 @@ class Dense(Layer):
 class Activation(Layer):
     """Applies an activation elementwise (softmax: over the last axis); shape unchanged."""
 
+    supports_masking = True
+
     def __init__(self, activation, name: str | None = None, input_shape: Sequence[int] | None = None):
         super().__init__(name=name, input_shape=input_shape)
         if activation is None:
@@ -114,7 +123,7 @@ class Activation(Layer):
         return _single_shape(self, input_shape)
 
     def call(self, params, x, rng, training):
-        return self.activation(_as_array(self, x))
+        return self.activation(as_float(_as_array(self, x)))
 
 
 class Dropout(Layer):
@@ -130,6 +139,7 @@ class Dropout(Layer):
     """
 
     uses_rng = True
+    supports_masking = True
 
     def __init__(self, rate: float, noise_shape=None, name: str | None = None, input_shape=None):
         super().__init__(name=name, input_shape=input_shape)
@@ -142,7 +152,7 @@ class Dropout(Layer):
         return _single_shape(self, input_shape)
 
     def call(self, params, x, rng, training):
-        x = _as_array(self, x)
+        x = as_float(_as_array(self, x))
         if not training or self.rate == 0.0:
             return x
         if rng is None:
@@ -217,3 +227,43 @@ class Reshape(Layer):
     def call(self, params, x, rng, training):
         x = _as_array(self, x)
         return x.reshape((x.shape[0], *self._resolve(x.shape[1:])))
+
+
+class Masking(Layer):
+    """Masks the time steps whose features all equal `mask_value`: they are set to 0, and the layers
+    downstream (recurrent layers, `GlobalAveragePooling1D`) skip them, as Keras's `Masking`.
+
+    Shapes: `x` is `[batch, steps, features]`; the mask `[batch, steps]` is True where any feature differs
+    from `mask_value`.
+
+    Args:
+      mask_value: the value that marks padding.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> x = jnp.array([[[1.0, 2.0], [0.0, 0.0], [3.0, 0.0]]])
+      >>> Masking().compute_mask(x, None).tolist()
+      [[True, False, True]]
+    """
+
+    supports_masking = True
+
+    def __init__(self, mask_value: float = 0.0, name: str | None = None, input_shape: Sequence[int] | None = None):
+        super().__init__(name=name, input_shape=input_shape)
+        if isinstance(mask_value, bool) or not isinstance(mask_value, numbers.Real):
+            raise TypeError(f"Masking(mask_value=...) must be a number; got {mask_value!r}.")
+        self.mask_value = float(mask_value)
+
+    def compute_output_shape(self, input_shape):
+        shape = _single_shape(self, input_shape)
+        if len(shape) < 3:
+            raise ValueError(f"{self.describe()} takes (batch, steps, features) inputs; got {format_shape(shape)}.")
+        return shape
+
+    def compute_mask(self, x, mask):
+        return jnp.any(_as_array(self, x) != self.mask_value, axis=-1)
+
+    def call(self, params, x, rng, training):
+        x = _as_array(self, x)
+        keep = jnp.any(x != self.mask_value, axis=-1, keepdims=True)
+        return jnp.where(keep, x, jnp.zeros_like(x))

@@ -13,8 +13,16 @@ from funcnet.layers._base import Layer
 
 class _Merge(Layer):
     takes_list = True
+    supports_masking = True
     min_inputs = 2
     max_inputs: int | None = None
+
+    def compute_mask(self, x, mask):
+        """Keras 3's rule: the steps any input keeps (the OR of the masks) when every input is masked,
+        else no mask."""
+        if mask is None or any(m is None for m in mask):
+            return None
+        return functools.reduce(jnp.logical_or, mask)
 
     def _check_count(self, n: int) -> None:
         if n < self.min_inputs or (self.max_inputs is not None and n > self.max_inputs):
@@ -26,6 +34,8 @@ class _Merge(Layer):
             raise TypeError(f"{self.describe()} takes a list of arrays; got {type(x).__name__}.")
         self._check_count(len(x))
         arrays = [as_array(a, f"{self.describe()}: input {i}") for i, a in enumerate(x)]
+        if not all(jnp.issubdtype(a.dtype, jnp.floating) for a in arrays):  # integer ids would overflow
+            arrays = [a.astype(jnp.float32) if not jnp.issubdtype(a.dtype, jnp.floating) else a for a in arrays]
         self.compute_output_shape([a.shape for a in arrays])
         return arrays
 
@@ -70,11 +80,29 @@ class Subtract(_Elementwise):
         return arrays[0] - arrays[1]
 
 
+def _broadcast_masks(arrays, mask) -> list:
+    """Each input's mask broadcast to its shape (None where it has none)."""
+    if mask is None:
+        return [None] * len(arrays)
+    return [None if m is None else jnp.broadcast_to(jnp.asarray(m).reshape(m.shape + (1,) * (a.ndim - m.ndim)), a.shape)
+            for a, m in zip(arrays, mask)]
+
+
 class Multiply(_Elementwise):
-    """`y = x_1 * x_2 * ...` elementwise."""
+    """`y = x_1 * x_2 * ...` elementwise. With masks, as Keras: a masked entry counts as 1, and when
+    every input is masked the output is 0 where no input keeps the step."""
 
     def combine(self, arrays):
         return functools.reduce(jnp.multiply, arrays)
+
+    def call_with_state(self, params, state, x, rng, training, sample_mask, mask=None):
+        arrays = self._inputs(x)
+        masks = _broadcast_masks(arrays, mask)
+        arrays = [a if m is None else jnp.where(m, a, jnp.ones_like(a)) for a, m in zip(arrays, masks)]
+        y = self.combine(arrays)
+        if all(m is not None for m in masks):
+            y = jnp.where(functools.reduce(jnp.logical_or, masks), y, jnp.zeros_like(y))
+        return y, state
 
 
 class Average(_Elementwise):
@@ -84,18 +112,39 @@ class Average(_Elementwise):
         return functools.reduce(jnp.add, arrays) / len(arrays)
 
 
-class Maximum(_Elementwise):
+class _Extremum(_Elementwise):
+    """With masks, as Keras: a masked entry takes the other operand's value, so an entry only one input
+    keeps is that input's."""
+
+    op = None
+
+    def combine(self, arrays):
+        return functools.reduce(type(self).op, arrays)
+
+    def call_with_state(self, params, state, x, rng, training, sample_mask, mask=None):
+        arrays = self._inputs(x)
+        masks = _broadcast_masks(arrays, mask)
+        y, y_mask = arrays[0], masks[0]
+        for a, m in zip(arrays[1:], masks[1:]):
+            if m is not None:
+                a = jnp.where(m, a, y)
+            if y_mask is not None:
+                y = jnp.where(y_mask, y, a)
+            y_mask = None if m is None or y_mask is None else jnp.logical_or(y_mask, m)
+            y = type(self).op(y, a)
+        return y, state
+
+
+class Maximum(_Extremum):
     """Elementwise maximum of the inputs."""
 
-    def combine(self, arrays):
-        return functools.reduce(jnp.maximum, arrays)
+    op = jnp.maximum
 
 
-class Minimum(_Elementwise):
+class Minimum(_Extremum):
     """Elementwise minimum of the inputs."""
 
-    def combine(self, arrays):
-        return functools.reduce(jnp.minimum, arrays)
+    op = jnp.minimum
 
 
 class Concatenate(_Merge):
@@ -135,3 +184,19 @@ class Concatenate(_Merge):
 
     def call(self, params, x, rng, training):
         return jnp.concatenate(self._inputs(x), axis=self.axis)
+
+    def compute_mask(self, x, mask):
+        """Keras's rule: an unmasked input counts as all True, masks are broadcast to their inputs,
+        joined along `axis`, and a step is kept if any of its entries is."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        full = []
+        for array, m in zip(x, mask):
+            array = jnp.asarray(array)
+            if m is None:
+                full.append(jnp.ones(array.shape, bool))
+            elif m.ndim < array.ndim:
+                full.append(jnp.broadcast_to(m[..., None], array.shape))
+            else:
+                full.append(m)
+        return jnp.any(jnp.concatenate(full, axis=self.axis), axis=-1)

@@ -139,6 +139,7 @@ class BatchNormalization(Layer):
     """
 
     stateful = True
+    supports_masking = True
     _build_only = (*Layer._build_only, "beta_initializer", "gamma_initializer", "moving_mean_initializer",
                    "moving_variance_initializer")
 
@@ -194,7 +195,7 @@ class BatchNormalization(Layer):
             "moving_variance": self.moving_variance_initializer(k_variance, (features,), jnp.float32),
         }
 
-    def call_with_state(self, params, state, x, rng, training, sample_mask):
+    def call_with_state(self, params, state, x, rng, training, sample_mask, mask=None):
         x = _as_array(self, x)
         axis, features = self._features(x.shape)
         if "moving_mean" not in state or state["moving_mean"].shape != (features,):
@@ -208,7 +209,7 @@ class BatchNormalization(Layer):
         shape = _stat_shape(x.ndim, (axis,), (features,))
         gamma, beta = _affine(self, params, dtype, shape)
         if training:
-            mean, variance = _moments(xc, axis, sample_mask)
+            mean, variance = _moments(xc, axis, sample_mask, mask)
             new_state = {
                 "moving_mean": state["moving_mean"] * self.momentum + mean * (1.0 - self.momentum),
                 "moving_variance": state["moving_variance"] * self.momentum + variance * (1.0 - self.momentum),
@@ -221,20 +222,27 @@ class BatchNormalization(Layer):
         return y.astype(x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else dtype), new_state
 
 
-def _moments(x: jax.Array, axis: int, sample_mask) -> tuple[jax.Array, jax.Array]:
+def _moments(x: jax.Array, axis: int, sample_mask, mask=None) -> tuple[jax.Array, jax.Array]:
     """Mean and biased variance of `x` over every axis but `axis` (each `[features]`), counting only the
-    samples (rows of axis 0) where `sample_mask` is nonzero."""
+    samples (rows of axis 0) where `sample_mask` is nonzero and the entries where the time-step `mask`
+    (of `x`'s shape without its last axis, as Keras's) is True."""
     reduce = tuple(i for i in range(x.ndim) if i != axis)
-    if sample_mask is None:
+    if sample_mask is None and mask is None:
         return jnp.mean(x, axis=reduce), jnp.var(x, axis=reduce)
-    mask = jnp.asarray(sample_mask)
-    if mask.shape != (x.shape[0],):
-        raise ValueError(f"sample_mask must have shape ({x.shape[0]},), one entry per sample; got {mask.shape}.")
-    weight = (mask != 0).astype(x.dtype).reshape((x.shape[0],) + (1,) * (x.ndim - 1))
-    per_sample = 1
-    for i in reduce[1:]:
-        per_sample *= x.shape[i]
-    count = jnp.maximum(jnp.sum(weight) * per_sample, 1.0)
+    weight = jnp.ones((x.shape[0],) + (1,) * (x.ndim - 1), x.dtype)
+    if sample_mask is not None:
+        rows = jnp.asarray(sample_mask)
+        if rows.shape != (x.shape[0],):
+            raise ValueError(f"sample_mask must have shape ({x.shape[0]},), one entry per sample; got {rows.shape}.")
+        weight = weight * (rows != 0).astype(x.dtype).reshape(weight.shape)
+    if mask is not None:
+        steps = jnp.asarray(mask)
+        if steps.shape != x.shape[:-1]:
+            raise ValueError(f"the mask must have the input's shape without its last axis, {x.shape[:-1]}; got "
+                             f"{steps.shape}.")
+        weight = weight * steps.astype(x.dtype)[..., None]
+    weight = jnp.broadcast_to(weight, x.shape[:axis] + (1,) + x.shape[axis + 1:])
+    count = jnp.maximum(jnp.sum(weight), 1.0)
     mean = jnp.sum(x * weight, axis=reduce) / count
     centred = x - mean.reshape(_stat_shape(x.ndim, (axis,), (x.shape[axis],)))
     variance = jnp.sum(jnp.square(centred) * weight, axis=reduce) / count
@@ -267,6 +275,7 @@ class LayerNormalization(Layer):
       [-1.341, -0.447, 0.447, 1.341]
     """
 
+    supports_masking = True
     _build_only = (*Layer._build_only, "beta_initializer", "gamma_initializer")
 
     def __init__(

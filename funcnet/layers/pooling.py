@@ -16,7 +16,7 @@ from funcnet._checks import format_shape
 from funcnet.layers import _windows
 from funcnet.layers._base import Layer
 from funcnet.layers.convolutional import check_data_format, check_padding, spatial_tuple
-from funcnet.layers.core import _as_array, _single_shape
+from funcnet.layers.core import _as_array, _single_shape, as_float
 
 
 def _check_rank(layer: Layer, shape: tuple, rank: int) -> None:
@@ -57,7 +57,7 @@ class _Pooling(Layer):
         return (input_shape[0], *(w.out for w in wins), input_shape[-1])
 
     def call(self, params, x, rng, training):
-        x = _as_array(self, x)
+        x = as_float(_as_array(self, x))
         wins = self._windows(x.shape)
         if self.op == "max":
             return _windows.reduce(x, wins, "max")
@@ -165,7 +165,7 @@ class _GlobalPooling(Layer):
         return (shape[0], *((1,) * self.rank if self.keepdims else ()), shape[-1])
 
     def call(self, params, x, rng, training):
-        x = _as_array(self, x)
+        x = as_float(_as_array(self, x))
         _check_rank(self, x.shape, self.rank)
         axes = tuple(range(1, self.rank + 1))
         reduce = jnp.max if self.op == "max" else jnp.mean
@@ -197,12 +197,28 @@ class GlobalMaxPooling2D(_GlobalPooling):
 class GlobalAveragePooling1D(_GlobalPooling):
     """The mean of each channel over all steps: `[batch, steps, c] -> [batch, c]`.
 
+    With a mask (from `Embedding(mask_zero=True)` or `Masking`) the mean of the unmasked steps only,
+    `sum(x * mask) / sum(mask)`, as Keras; the output has no mask.
+
     Args:
       data_format: None or "channels_last".
       keepdims: keep the steps axis, with size 1.
     """
 
     rank, op = 1, "mean"
+    supports_masking = True
+
+    def call_with_state(self, params, state, x, rng, training, sample_mask, mask=None):
+        if mask is None:
+            return self.call(params, x, rng, training), state
+        x = as_float(_as_array(self, x))
+        _check_rank(self, x.shape, self.rank)
+        weight = jnp.asarray(mask).astype(x.dtype)[..., None]
+        mean = jnp.sum(x * weight, axis=1, keepdims=self.keepdims) / jnp.sum(weight, axis=1, keepdims=self.keepdims)
+        return mean, state
+
+    def compute_mask(self, x, mask):
+        return None
 
 
 class GlobalAveragePooling2D(_GlobalPooling):

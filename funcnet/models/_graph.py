@@ -17,17 +17,21 @@ from funcnet._checks import format_shape
 from funcnet.layers._base import InputLayer, Layer, Node, SymbolicTensor, state_key
 
 
+Ref = tuple  # (slot, index): the value in `slot`, or its `index`-th entry when the layer there has several outputs
+
+
 @dataclasses.dataclass(frozen=True)
 class Step:
-    """One layer applied to the tensors in slots `inputs`, its result stored in slot `output`."""
+    """One layer applied to the tensors `inputs` (refs), its result (a list for several outputs) stored in
+    slot `output`."""
 
     name: str
     layer: Layer
-    inputs: tuple[int, ...]
+    inputs: tuple[Ref, ...]
     is_list: bool
     output: int
     input_shape: object  # a shape, or a list of shapes for a merge layer
-    output_shape: tuple
+    output_shape: object  # a shape, or a list of shapes for a layer with several outputs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +41,7 @@ class Graph:
     input_names: tuple[str, ...]
     input_shapes: tuple[tuple, ...]
     steps: tuple[Step, ...]
-    output_slots: tuple[int, ...]
+    output_slots: tuple[Ref, ...]
     output_shapes: tuple[tuple, ...]
 
     @property
@@ -95,10 +99,16 @@ def chain_graph(layers: Sequence[Layer], input_layer: InputLayer, sample_shape: 
             out = layer.compute_output_shape(shape)
         except ValueError as err:
             raise ValueError(f"Layer '{names[id(layer)]}' ({type(layer).__name__}) of the model: {err}") from None
-        steps.append(Step(names[id(layer)], layer, (i,), False, i + 1, shape, tuple(out)))
+        if isinstance(out, list):
+            raise ValueError(
+                f"Layer '{names[id(layer)]}' ({type(layer).__name__}) of the model has {len(out)} outputs (e.g. "
+                "return_state=True); a Sequential model chains single-output layers: use the functional API "
+                "(layers.Input, models.Model)."
+            )
+        steps.append(Step(names[id(layer)], layer, ((i, None),), False, i + 1, shape, tuple(out)))
         shape = tuple(out)
     return Graph((0,), (input_layer,), (names[id(input_layer)],), ((None, *sample_shape),), tuple(steps),
-                 (len(layers),), (shape,))
+                 ((len(layers), None),), (shape,))
 
 
 def traced_graph(inputs: Sequence[SymbolicTensor], outputs: Sequence[SymbolicTensor]) -> Graph:
@@ -153,17 +163,22 @@ def traced_graph(inputs: Sequence[SymbolicTensor], outputs: Sequence[SymbolicTen
                 "input shape."
             )
         out = node.layer.compute_output_shape(in_shape)
-        steps.append(Step(names[id(node.layer)], node.layer, tuple(t.node.id for t in node.inputs), node.is_list,
-                          node.id, in_shape, tuple(out)))
+        out = [tuple(o) for o in out] if isinstance(out, list) else tuple(out)
+        steps.append(Step(names[id(node.layer)], node.layer, tuple(_ref(t) for t in node.inputs), node.is_list,
+                          node.id, in_shape, out))
     return Graph(
         tuple(t.node.id for t in inputs),
         tuple(input_layers),
         tuple(names[id(layer)] for layer in input_layers),
         tuple(t.shape for t in inputs),
         tuple(steps),
-        tuple(t.node.id for t in outputs),
+        tuple(_ref(t) for t in outputs),
         tuple(t.shape for t in outputs),
     )
+
+
+def _ref(tensor: SymbolicTensor) -> Ref:
+    return (tensor.node.id, tensor.index)
 
 
 def _layer_key(key: jax.Array, name: str) -> jax.Array:
@@ -200,13 +215,19 @@ def init_graph_state(graph: Graph, key: jax.Array) -> dict:
     return state
 
 
+def _get(table: dict, ref: Ref):
+    value = table.get(ref[0])
+    return value if ref[1] is None or value is None else value[ref[1]]
+
+
 def run_graph(graph: Graph, params: dict, state: dict, inputs: Sequence[jax.Array], rng, training: bool,
-              sample_mask, model_name: str) -> tuple[list, dict]:
-    """Evaluates `graph` on `inputs` (one array per input slot): (the arrays of the output slots, new state)."""
+              sample_mask, model_name: str, input_masks: Sequence | None = None) -> tuple[list, dict, list]:
+    """Evaluates `graph` on `inputs` (one array per input slot, with `input_masks`, default none):
+    (the arrays of the output slots, the new state, the output arrays' masks)."""
     values = dict(zip(graph.input_slots, inputs))
+    masks = dict(zip(graph.input_slots, input_masks or [None] * len(inputs)))
     new_state = dict(state)
     for i, step in enumerate(graph.steps):
-        args = [values[s] for s in step.inputs]
         layer_rng = None
         if step.layer.uses_rng and training:
             if rng is None:
@@ -217,15 +238,19 @@ def run_graph(graph: Graph, params: dict, state: dict, inputs: Sequence[jax.Arra
                     "training=True)."
                 )
             layer_rng = jax.random.fold_in(rng, i)
-        x = args if step.is_list else args[0]
-        layer_params = params.get(step.name, {})
+        args = [_get(values, ref) for ref in step.inputs]
+        arg_masks = [_get(masks, ref) for ref in step.inputs]
+        x, mask = (args, arg_masks) if step.is_list else (args[0], arg_masks[0])
+        if step.is_list and all(m is None for m in arg_masks):
+            mask = None
+        y, layer_state, out_mask = step.layer._forward(
+            params.get(step.name, {}), new_state.get(step.name, {}), x, mask, layer_rng, training, sample_mask
+        )
+        values[step.output], masks[step.output] = y, out_mask
         if step.layer.stateful:
-            values[step.output], new_state[step.name] = step.layer.apply_with_state(
-                layer_params, new_state.get(step.name, {}), x, rng=layer_rng, training=training, sample_mask=sample_mask
-            )
-        else:
-            values[step.output] = step.layer.apply(layer_params, x, rng=layer_rng, training=training)
-    return [values[s] for s in graph.output_slots], new_state
+            new_state[step.name] = layer_state
+    return ([_get(values, ref) for ref in graph.output_slots], new_state,
+            [_get(masks, ref) for ref in graph.output_slots])
 
 
 def stateful_paths(graph: Graph) -> list[str]:

@@ -52,7 +52,7 @@ def render(model_name: str, graph: Graph, expected_params: dict, expected_state:
                 f"{step.name} ({type(step.layer).__name__})",
                 format_shape(list(out)) if isinstance(out, list) else format_shape(out),
                 count,
-                ", ".join(producer[s] for s in step.inputs),
+                ", ".join(producer[s] + ("" if i is None else f"[{i}]") for s, i in step.inputs),
             )
         )
     headers = ("Layer (type)", "Output Shape", "Param #", "Connected to")

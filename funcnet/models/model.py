@@ -134,6 +134,32 @@ class Model(Layer):
         declares it (a Sequential whose first layer has no `input_shape`)."""
         return self._input_signature()[2]
 
+    def id_inputs(self) -> list[tuple[str, str, int]]:
+        """`(input name, layer path, input_dim)` for each input an `Embedding` reads directly (also inside a
+        nested model): the inputs whose ids `fit`, `evaluate` and `predict` check before compiling."""
+        try:
+            graph = self._graph_for(None)
+        except ValueError:  # a Sequential with no declared input shape: its first layer decides
+            graph = None
+        if graph is None:
+            first = self._layer_list()[0]
+            return [(self.input_names[0], first.name or first.default_name, first.input_dim)] \
+                if hasattr(first, "input_dim") and hasattr(first, "mask_zero") else []
+        position = {slot: i for i, slot in enumerate(graph.input_slots)}
+        found = []
+        for step in graph.steps:
+            for k, (slot, _) in enumerate(step.inputs):
+                if slot not in position:
+                    continue
+                name = graph.input_names[position[slot]]
+                if type(step.layer).__name__ == "Embedding":
+                    found.append((name, step.name, step.layer.input_dim))
+                elif isinstance(step.layer, Model):
+                    inner_name = step.layer.input_names[k]
+                    found += [(name, f"{step.name}/{path}", dim) for n, path, dim in step.layer.id_inputs()
+                              if n == inner_name]
+        return found
+
     def structure_key(self):
         """A hashable description of the whole computation (graph, layers, input dtypes), or None."""
         graph = self._traced
@@ -143,14 +169,15 @@ class Model(Layer):
             layer_key = step.layer.structure_key()
             if layer_key is None:
                 return None
-            steps.append((step.name, layer_key, tuple(slot[s] for s in step.inputs), step.is_list, str(step.input_shape)))
+            steps.append((step.name, layer_key, tuple((slot[s], i) for s, i in step.inputs), step.is_list,
+                          str(step.input_shape)))
         return (
             type(self),
             self._inputs_are_list,
             self._outputs_are_list,
             tuple((layer.dtype, shape) for layer, shape in zip(graph.input_layers, graph.input_shapes)),
             tuple(steps),
-            tuple(slot[s] for s in graph.output_slots),
+            tuple((slot[s], i) for s, i in graph.output_slots),
         )
 
     def frozen(self) -> "Model":
@@ -295,11 +322,15 @@ class Model(Layer):
         expected_params, expected_state = self._expected(graph)
         check_tree(params, expected_params, self.describe(), "params")
         check_tree(state, expected_state, self.describe(), "state")
-        return self._run(graph, params, state, inputs, rng, bool(training), sample_mask)
+        return self._run(graph, params, state, inputs, rng, bool(training), sample_mask)[:2]
 
-    def _run(self, graph: Graph, params, state, inputs, rng, training: bool, sample_mask):
-        outputs, new_state = run_graph(graph, params, state, inputs, rng, training, sample_mask, self.model_name)
-        return (outputs if self._outputs_are_list else outputs[0]), new_state
+    def _run(self, graph: Graph, params, state, inputs, rng, training: bool, sample_mask, input_masks=None):
+        """(outputs, new state, output masks), the outputs as a list or one array as the model returns them."""
+        outputs, new_state, masks = run_graph(graph, params, state, inputs, rng, training, sample_mask,
+                                              self.model_name, input_masks)
+        if self._outputs_are_list:
+            return outputs, new_state, masks
+        return outputs[0], new_state, masks[0]
 
     def _input_list(self, x) -> list[jax.Array]:
         names, input_layers, declared = self._input_signature()
@@ -361,10 +392,15 @@ class Model(Layer):
     def call(self, params, x, rng, training):
         return self.call_with_state(params, {}, x, rng, training, None)[0]
 
-    def call_with_state(self, params, state, x, rng, training, sample_mask):
+    def call_with_state(self, params, state, x, rng, training, sample_mask, mask=None):
+        return self._forward(params, state, x, mask, rng, training, sample_mask)[:2]
+
+    def _forward(self, params, state, x, mask, rng, training, sample_mask):
+        # As a layer of another model: the masks of its inputs flow in, those of its outputs out.
         inputs = self._input_list(x)
         graph = self._graph_for([tuple(a.shape[1:]) for a in inputs])
-        return self._run(graph, params, state, inputs, rng, training, sample_mask)
+        masks = list(mask) if isinstance(mask, (list, tuple)) else [mask] * len(inputs)
+        return self._run(graph, params, state, inputs, rng, training, sample_mask, masks)
 
     # ------------------------------------------------------------------ summary
     def count_params(self) -> int:
@@ -508,6 +544,6 @@ def _as_input_array(value, layer: InputLayer, name: str, where: str) -> jax.Arra
         raise ValueError(f"{where}: input '{name}' must have a batch axis; got a scalar.")
     if layer.dtype is not None:
         return array.astype(layer.dtype)
-    if not jnp.issubdtype(array.dtype, jnp.floating):
+    if array.dtype == jnp.bool_:
         return array.astype(jnp.float32)
-    return array
+    return array  # integers stay integers: ids must reach an Embedding exact (float layers cast them)

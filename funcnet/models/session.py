@@ -28,6 +28,7 @@ from funcnet import metrics as metrics_module
 from funcnet import optimizers
 from funcnet._checks import check_tree, positive_count
 from funcnet.models import _programs
+from funcnet.layers.embedding import check_ids
 from funcnet.models._progress import ProgressBar, format_logs
 from funcnet.training import TrainState, make_evaluate, make_predict, make_train_epoch
 from funcnet.training.batches import make_source
@@ -180,6 +181,9 @@ class Session:
         if len(arrays) != len(names):
             raise ValueError(f"{what}: the model takes {len(names)} input(s) {list(names)}; got {len(arrays)}.")
         out = [as_data_array(value, f"{what} input '{name}'") for value, name in zip(arrays, names)]
+        for name, path, input_dim in self.model.id_inputs():
+            check_ids(np.asarray(out[names.index(name)]), input_dim,
+                      f"{what}: input '{name}', read by Embedding '{path}',")
         lengths = {len(a) for a in out}
         if len(lengths) > 1:
             raise ValueError(f"{what}: the inputs have different numbers of samples {[len(a) for a in out]}.")

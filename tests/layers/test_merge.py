@@ -191,3 +191,31 @@ def test_concatenate_symbolic_shape_equals_applied_shape(widths, time, batch, ax
     # The elementwise layers keep the (common) shape.
     same = [layers.Input(shapes[0]) for _ in shapes]
     assert layers.Add()(same).shape == (None, *shapes[0])
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("masked", [(True, True), (True, False)], ids=["both-masked", "one-masked"])
+def test_masks_merge_as_keras(name, masked):
+    """Masked sequences (Masking) merged, then the merged mask read by a GlobalAveragePooling1D: the
+    values at masked steps and the output mask both equal Keras 3's."""
+    steps, features = 5, 3
+    rs = np.random.default_rng(0)
+    xs = [rs.normal(size=(4, steps, features)).astype(np.float32) for _ in range(2)]
+    xs[0][0, :2] = 0.0   # pre-padding in the first input
+    xs[1][1, 3:] = 0.0   # post-padding in the second
+    xs[0][2, :] = 0.0    # a row masked everywhere in the first input
+    xs[1][2, 4:] = 0.0
+
+    def build(lib, inputs):
+        seqs = [lib.layers.Masking(0.0)(x) if m else x for x, m in zip(inputs, masked)]
+        merged = getattr(lib.layers, name)()(seqs)
+        return [merged, lib.layers.GlobalAveragePooling1D()(merged)]
+
+    k_in = [keras.Input((steps, features)) for _ in range(2)]
+    ref = keras.Model(k_in, build(keras, k_in))
+    f_in = [layers.Input((steps, features)) for _ in range(2)]
+    ours = models.Model(f_in, build(type("lib", (), {"layers": layers}), f_in))
+    want = ref(xs)
+    got = ours.apply(ours.init(jax.random.key(0)), xs)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-6, atol=1e-6)
