@@ -9,8 +9,12 @@ shapes and gate orders, so the same weights give Keras's outputs:
     GRU        [z, r, h~]: z = sig(x W_z + h U_z + b), r likewise,       kernel [in, 3u], bias [2, 3u]
                h~ = tanh(x W_h + r * (h U_h + b_rh));  h = z * h + (1 - z) * h~     (reset_after=True)
 
-What does not depend on the previous step is hoisted out of the scan: the input projection `x W + b`
-of every step is one matmul over `[batch * steps, in]`, and the scan runs only `h U` and the gates.
+The input projection `x W + b` does not depend on the previous step, so it can be hoisted out of the
+scan, one matmul over `[steps * batch, in]` before it. On accelerators it is. On a CPU it costs more than
+it saves: the projected `[steps, batch, gates * units]` array and its gradient are four times the inputs'
+size and travel through memory several times, while inside the scan each step's small matmul works on
+data in cache: a steady epoch of the book's LSTM on IMDB takes 23.2 s so, 29.1 s hoisted
+(`benchmarks/lstm_imdb.py`, docs/perf-lstm.md). Both compute the same values, up to float rounding.
 
 A mask (`Embedding(mask_zero=True)`, `Masking`) skips steps as Keras does: a masked step keeps the
 previous state, and its output is the previous output (`zero_output_for_mask=True`: zeros). Dropout, on
@@ -54,6 +58,10 @@ class _RNN(Layer):
     uses_rng = True  # only when dropout or recurrent_dropout is set (see `uses_rng` below)
     supports_masking = True
     _build_only = (*Layer._build_only, "recurrent_initializer")
+
+    #: Where each step's `x W + b` is computed: "hoisted" (all steps in one matmul before the scan),
+    #: "per_step" (inside the scan), or None: per step on a CPU, hoisted elsewhere (see the module doc).
+    _input_projection: str | None = None
 
     def __init__(
         self,
@@ -167,27 +175,38 @@ class _RNN(Layer):
             if mask.shape != (batch, steps):
                 raise ValueError(f"{self.describe()}: the mask must have shape ({batch}, {steps}); got {mask.shape}.")
         in_masks, rec_masks = self._dropout(rng, training, batch, features, x.dtype)
-        projected = self._project(x, params, in_masks)  # [batch, steps, gates * units], hoisted out of the scan
-        xs = jnp.swapaxes(projected, 0, 1)  # time first
+        # Time first for the scan. The inputs are transposed, not their projection: on a CPU XLA's
+        # transposes cost more than the loop itself, and the projection is gates * units wide.
+        x_time = jnp.swapaxes(x, 0, 1)  # [steps, batch, features]
+        where = self._input_projection or ("per_step" if jax.default_backend() == "cpu" else "hoisted")
+        if where == "hoisted":
+            xs = self._project(x_time, params, in_masks)  # [steps, batch, gates * units]
+            project_step = lambda x_t: x_t  # noqa: E731
+        else:
+            xs = x_time
+            project_step = lambda x_t: self._project(x_t, params, in_masks)  # noqa: E731
         ms = None if mask is None else jnp.swapaxes(mask, 0, 1)
         if self.go_backwards:
             xs = xs[::-1]
             ms = None if ms is None else ms[::-1]
         states = tuple(jnp.zeros((batch, self.units), x.dtype) for _ in range(self.state_count))
 
-        def step(states, inputs):
+        def step(carry, inputs):
+            states, _ = carry
             x_t, m_t = inputs
-            output, new_states = self.cell(params, states, x_t, rec_masks)
+            output, new_states = self.cell(params, states, project_step(x_t), rec_masks)
             if m_t is not None:
                 keep = m_t[:, None]
                 previous = jnp.zeros_like(output) if self.zero_output_for_mask else states[0]
                 output = jnp.where(keep, output, previous)
                 new_states = tuple(jnp.where(keep, new, old) for new, old in zip(new_states, states))
-            return new_states, output
+            # Only a returned sequence is stacked; otherwise the last output rides in the carry.
+            return (new_states, output), (output if self.return_sequences else None)
 
-        final, outputs = jax.lax.scan(step, states, (xs, ms), unroll=steps if self.unroll else 1)
-        outputs = jnp.swapaxes(outputs, 0, 1)  # [batch, steps, units], in the order the steps were read
-        y = outputs if self.return_sequences else outputs[:, -1]
+        (final, last), outputs = jax.lax.scan(step, (states, jnp.zeros((batch, self.units), x.dtype)), (xs, ms),
+                                              unroll=steps if self.unroll else 1)
+        # [batch, steps, units], in the order the steps were read
+        y = jnp.swapaxes(outputs, 0, 1) if self.return_sequences else last
         return ([y, *final] if self.return_state else y), state
 
     def _dropout(self, rng, training: bool, batch: int, features: int, dtype):
@@ -208,16 +227,19 @@ class _RNN(Layer):
         return in_masks, rec_masks
 
     def _project(self, x, params, in_masks):
-        """`x W + b` for every step at once (with each gate's input dropout mask)."""
+        """`x W + b` for `x` `[..., batch, features]` (every step at once, or one step), each gate with
+        its input dropout mask (`in_masks` `[1 or gates, batch, features]`)."""
         kernel, bias = params["kernel"], self.input_bias(params)
+        lead = (1,) * (x.ndim - 2)  # explicit broadcasting of the per-sequence masks over the steps
         if in_masks is None or in_masks.shape[0] == 1:
-            x_in = x if in_masks is None else x * in_masks[0][:, None, :]
+            x_in = x if in_masks is None else x * in_masks[0].reshape(lead + in_masks.shape[1:])
             projected = matmul(x_in, kernel)
         else:
             blocks = jnp.split(kernel, self.gates, axis=1)
-            projected = jnp.concatenate([matmul(x * m[:, None, :], k) for m, k in zip(in_masks, blocks)], axis=-1)
+            projected = jnp.concatenate(
+                [matmul(x * m.reshape(lead + m.shape), k) for m, k in zip(in_masks, blocks)], axis=-1)
         if bias is not None:
-            projected = projected + bias.reshape(1, 1, -1)
+            projected = projected + bias.reshape((1,) * (projected.ndim - 1) + (-1,))
         return projected
 
     def _recurrent(self, h, recurrent_kernel, rec_masks):

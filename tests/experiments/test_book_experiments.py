@@ -186,3 +186,19 @@ def test_the_books_convnet_listing_runs_as_printed(data_dir, monkeypatch):
     model, test_acc = script.listing(data_dir)
     assert test_acc > 0.9  # chance: 0.1
     assert model.count_params() == 93_322
+
+
+@pytest.mark.data
+def test_imdb_sequences_runs_the_three_networks_and_draws_their_curves(data_dir, tmp_path, capsys):
+    script = _load("imdb_sequences")
+    assert [script.build_model(n).count_params() for n in script.NETWORKS] == [80_161, 322_113, 328_353]  # the book's
+    result = script.main(["--epochs", "2", "--train-samples", "1500", "--test-samples", "300",
+                          "--out", str(tmp_path), "--data-dir", data_dir])
+    runs = result["runs"]
+    assert list(runs) == ["embedding", "simplernn", "lstm"]
+    for network, (run,) in runs.items():
+        assert set(run.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+        assert run.history["loss"][1] < run.history["loss"][0], network
+        assert len(run.epoch_seconds) == 2
+    _assert_figures(tmp_path, result["figures"], ["imdb_embedding.png", "imdb_simplernn.png", "imdb_lstm.png"])
+    assert "results:" in capsys.readouterr().out

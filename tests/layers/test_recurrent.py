@@ -241,3 +241,22 @@ def test_bfloat16_inputs_keep_their_dtype():
     params = jax.tree.map(lambda a: a.astype(jnp.bfloat16), layer.init(jax.random.key(0), (STEPS, FEATURES)))
     y = layer.apply(params, jnp.asarray(_x(), jnp.bfloat16), mask=_padding_mask())
     assert y.dtype == jnp.bfloat16 and bool(jnp.all(jnp.isfinite(y)))
+
+
+@pytest.mark.parametrize("cls,kwargs", [("LSTM", {"dropout": 0.3}), ("GRU", {"dropout": 0.2, "recurrent_dropout": 0.2}),
+                                        ("GRU", {"reset_after": False}), ("SimpleRNN", {"go_backwards": True})])
+def test_hoisted_and_per_step_projections_agree(cls, kwargs):
+    """The input projection before the scan (accelerators) or inside it (CPU): the same values and
+    gradients, with masks and dropout."""
+    per_step, hoisted = (getattr(layers, cls)(UNITS, return_sequences=True, **kwargs) for _ in range(2))
+    per_step._input_projection, hoisted._input_projection = "per_step", "hoisted"
+    params = _random_params(per_step.init(jax.random.key(0), (STEPS, FEATURES)))
+    x, mask = jnp.asarray(_x()), _padding_mask()
+
+    def loss(layer):
+        return lambda p: jnp.sum(layer.apply(p, x, mask=mask, rng=jax.random.key(5), training=True) ** 2)
+
+    np.testing.assert_allclose(hoisted.apply(params, x, mask=mask), per_step.apply(params, x, mask=mask),
+                               rtol=1e-5, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(jax.grad(loss(hoisted))(params)), jax.tree.leaves(jax.grad(loss(per_step))(params))):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
