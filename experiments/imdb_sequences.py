@@ -37,6 +37,7 @@ class Network(NamedTuple):
     batch_size: int
     book_val_accuracy: float  # what the book's text reads off its curves (the LSTM's: its log's best, 0.8928)
     book_history: dict  # the book notebook's training log (Keras 2.0.8)
+    figure: str  # the curves' file in --out
 
 
 # first_edition/6.1-using-word-embeddings.ipynb and 6.2-understanding-recurrent-neural-networks.ipynb
@@ -48,21 +49,21 @@ NETWORKS = {
             "accuracy": [0.6482, 0.7595, 0.7933, 0.8069, 0.8198, 0.8311, 0.8419, 0.8484, 0.8582, 0.8669],
             "val_loss": [0.5906, 0.5117, 0.4949, 0.4905, 0.4914, 0.4953, 0.5004, 0.5058, 0.5122, 0.5183],
             "val_accuracy": [0.7146, 0.7364, 0.7470, 0.7538, 0.7572, 0.7594, 0.7574, 0.7572, 0.7528, 0.7554],
-        }),
+        }, "imdb_embedding.png"),
     "simplernn": Network(
         "Embedding(10000, 32) + SimpleRNN(32) + Dense (listing 6.22), maxlen 500, batch 128", 500, 128, 0.85, {
             "loss": [0.6455, 0.4005, 0.2739, 0.1916, 0.1308, 0.0924, 0.0726, 0.0426, 0.0300, 0.0256],
             "accuracy": [0.6210, 0.8362, 0.8920, 0.9290, 0.9528, 0.9675, 0.9768, 0.9862, 0.9918, 0.9925],
             "val_loss": [0.5293, 0.4752, 0.4947, 0.3783, 0.5755, 0.5829, 0.5541, 0.5551, 0.5962, 0.6707],
             "val_accuracy": [0.7758, 0.7742, 0.8064, 0.8460, 0.7376, 0.7634, 0.7932, 0.8292, 0.8312, 0.8054],
-        }),
+        }, "imdb_simplernn.png"),
     "lstm": Network(
         "Embedding(10000, 32) + LSTM(32) + Dense (listing 6.27), maxlen 500, batch 128", 500, 128, 0.89, {
             "loss": [0.5038, 0.2917, 0.2305, 0.2033, 0.1749, 0.1543, 0.1417, 0.1331, 0.1147, 0.1092],
             "accuracy": [0.7574, 0.8866, 0.9105, 0.9261, 0.9385, 0.9457, 0.9493, 0.9522, 0.9618, 0.9628],
             "val_loss": [0.3853, 0.3020, 0.3125, 0.4013, 0.3273, 0.3505, 0.4485, 0.3242, 0.4216, 0.3972],
             "val_accuracy": [0.8346, 0.8794, 0.8688, 0.8574, 0.8912, 0.8774, 0.8396, 0.8928, 0.8746, 0.8758],
-        }),
+        }, "imdb_lstm.png"),
 }
 
 
@@ -168,9 +169,9 @@ def main(argv: list[str] | None = None) -> dict:
                   f"({run.fit_seconds:.1f}s fit)", flush=True)
         results[network] = runs
         figures.append(common.save_history_figure(
-            [r.history for r in runs], os.path.join(args.out, f"imdb_{network}.png"),
-            f"IMDB, {spec.title}: {len(data.x_train) * 4 // 5:,} training, {len(data.x_train) // 5:,} validation reviews "
-            f"({common.seeds_caption(len(runs))})", book=spec.book_history or None))
+            [r.history for r in runs], os.path.join(args.out, spec.figure),
+            f"IMDB, {spec.title}\n{len(data.x_train) * 4 // 5:,} training, {len(data.x_train) // 5:,} validation "
+            f"reviews ({common.seeds_caption(len(runs))})", book=spec.book_history or None))
         lines.append(
             f"{network}: final val acc {common.format_values([r.history['val_accuracy'][-1] for r in runs])}, max val acc "
             f"{common.format_values([max(r.history['val_accuracy']) for r in runs])} (book ~{spec.book_val_accuracy:.2f}), "
