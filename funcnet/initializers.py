@@ -21,34 +21,44 @@ from jax.nn import initializers as _jinit
 Initializer = Callable[..., jax.Array]
 
 
+def _described(init: Initializer, class_name: str, **config) -> Initializer:
+    """`init` carrying the Keras object it stands for (`keras_config`), for saving models."""
+
+    def described(key, shape, dtype=jnp.float32):
+        return init(key, shape, dtype)
+
+    described.keras_config = {"class_name": class_name, "config": config}
+    return described
+
+
 def glorot_uniform() -> Initializer:
     """Uniform on `[-limit, limit]`, `limit = sqrt(6 / (fan_in + fan_out))` (Glorot & Bengio, 2010)."""
-    return _jinit.variance_scaling(1.0, "fan_avg", "uniform")
+    return _described(_jinit.variance_scaling(1.0, "fan_avg", "uniform"), "GlorotUniform", seed=None)
 
 
 def glorot_normal() -> Initializer:
     """Truncated normal with `stddev = sqrt(2 / (fan_in + fan_out))` after truncation at 2 sigma."""
-    return _jinit.variance_scaling(1.0, "fan_avg", "truncated_normal")
+    return _described(_jinit.variance_scaling(1.0, "fan_avg", "truncated_normal"), "GlorotNormal", seed=None)
 
 
 def he_uniform() -> Initializer:
     """Uniform on `[-limit, limit]`, `limit = sqrt(6 / fan_in)` (He et al., 2015)."""
-    return _jinit.variance_scaling(2.0, "fan_in", "uniform")
+    return _described(_jinit.variance_scaling(2.0, "fan_in", "uniform"), "HeUniform", seed=None)
 
 
 def he_normal() -> Initializer:
     """Truncated normal with `stddev = sqrt(2 / fan_in)` after truncation at 2 sigma."""
-    return _jinit.variance_scaling(2.0, "fan_in", "truncated_normal")
+    return _described(_jinit.variance_scaling(2.0, "fan_in", "truncated_normal"), "HeNormal", seed=None)
 
 
 def lecun_uniform() -> Initializer:
     """Uniform on `[-limit, limit]`, `limit = sqrt(3 / fan_in)`."""
-    return _jinit.variance_scaling(1.0, "fan_in", "uniform")
+    return _described(_jinit.variance_scaling(1.0, "fan_in", "uniform"), "LecunUniform", seed=None)
 
 
 def lecun_normal() -> Initializer:
     """Truncated normal with `stddev = sqrt(1 / fan_in)` after truncation at 2 sigma."""
-    return _jinit.variance_scaling(1.0, "fan_in", "truncated_normal")
+    return _described(_jinit.variance_scaling(1.0, "fan_in", "truncated_normal"), "LecunNormal", seed=None)
 
 
 def random_normal(mean: float = 0.0, stddev: float = 0.05) -> Initializer:
@@ -57,7 +67,7 @@ def random_normal(mean: float = 0.0, stddev: float = 0.05) -> Initializer:
     def init(key, shape, dtype=jnp.float32):
         return mean + stddev * jax.random.normal(key, shape, dtype)
 
-    return init
+    return _described(init, "RandomNormal", mean=float(mean), stddev=float(stddev), seed=None)
 
 
 def random_uniform(minval: float = -0.05, maxval: float = 0.05) -> Initializer:
@@ -68,7 +78,7 @@ def random_uniform(minval: float = -0.05, maxval: float = 0.05) -> Initializer:
     def init(key, shape, dtype=jnp.float32):
         return jax.random.uniform(key, shape, dtype, minval, maxval)
 
-    return init
+    return _described(init, "RandomUniform", minval=float(minval), maxval=float(maxval), seed=None)
 
 
 def constant(value: float) -> Initializer:
@@ -78,17 +88,17 @@ def constant(value: float) -> Initializer:
         del key
         return jnp.full(shape, value, dtype)
 
-    return init
+    return _described(init, "Constant", value=float(value))
 
 
 def zeros() -> Initializer:
     """All zeros."""
-    return constant(0.0)
+    return _described(constant(0.0), "Zeros")
 
 
 def ones() -> Initializer:
     """All ones."""
-    return constant(1.0)
+    return _described(constant(1.0), "Ones")
 
 
 def orthogonal(gain: float = 1.0) -> Initializer:
@@ -100,7 +110,7 @@ def orthogonal(gain: float = 1.0) -> Initializer:
         dtype = jnp.dtype(dtype)
         return base(key, shape, dtype if dtype.itemsize >= 4 else jnp.float32).astype(dtype)
 
-    return init
+    return _described(init, "Orthogonal", gain=float(gain), seed=None)
 
 
 _BY_NAME: dict[str, Callable[[], Initializer]] = {
@@ -120,13 +130,59 @@ _BY_NAME: dict[str, Callable[[], Initializer]] = {
 }
 
 
-def get(identifier: str | Initializer) -> Initializer:
-    """Resolves an initializer given by Keras name (with default hyper-parameters) or as a function.
+# Keras's class names and the arguments each takes (its `seed` is ignored: funcnet's keys decide).
+_BY_CLASS: dict[str, tuple[Callable[..., Initializer], tuple[str, ...]]] = {
+    "GlorotUniform": (glorot_uniform, ()),
+    "GlorotNormal": (glorot_normal, ()),
+    "HeUniform": (he_uniform, ()),
+    "HeNormal": (he_normal, ()),
+    "LecunUniform": (lecun_uniform, ()),
+    "LecunNormal": (lecun_normal, ()),
+    "RandomNormal": (random_normal, ("mean", "stddev")),
+    "RandomUniform": (random_uniform, ("minval", "maxval")),
+    "Constant": (constant, ("value",)),
+    "Zeros": (zeros, ()),
+    "Ones": (ones, ()),
+    "Orthogonal": (orthogonal, ("gain",)),
+}
+
+
+def keras_config(init: Initializer) -> dict | None:
+    """The Keras object `init` stands for, `{"class_name": ..., "config": {...}}`, or None for a
+    function of the user's own (which a saved model cannot name)."""
+    config = getattr(init, "keras_config", None)
+    return None if config is None else {"class_name": config["class_name"], "config": dict(config["config"])}
+
+
+def from_keras_config(config: dict, what: str = "initializer") -> Initializer:
+    """The initializer of a Keras config `{"class_name": "GlorotUniform", "config": {...}}`."""
+    if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
+        raise ValueError(f"{what}: expected a Keras initializer config {{'class_name': ..., 'config': ...}}; got {config!r}.")
+    name = config["class_name"]
+    if name not in _BY_CLASS:
+        raise ValueError(f"{what}: Keras initializer {name!r} is not supported; funcnet has {sorted(_BY_CLASS)}.")
+    factory, args = _BY_CLASS[name]
+    options = dict(config.get("config") or {})
+    options.pop("seed", None)
+    for axes in ("input_axes", "output_axes"):  # Keras 3.15's fans over chosen axes: only the default
+        if options.get(axes, None) is None:
+            options.pop(axes, None)
+    unknown = sorted(set(options) - set(args))
+    if unknown:
+        raise ValueError(f"{what}: {name} takes {list(args) or 'no arguments'} here; got {unknown}.")
+    return factory(**options)
+
+
+def get(identifier: str | dict | Initializer) -> Initializer:
+    """Resolves an initializer given by Keras name (with default hyper-parameters), as a Keras config
+    dict (`{"class_name": "RandomUniform", "config": {"minval": -0.1, "maxval": 0.1}}`), or as a function.
 
     Raises:
       ValueError: for an unknown name; the message lists the valid ones.
-      TypeError: for anything that is neither a string nor a callable.
+      TypeError: for anything that is neither a string, a dict nor a callable.
     """
+    if isinstance(identifier, dict):
+        return from_keras_config(identifier)
     if isinstance(identifier, str):
         try:
             return _BY_NAME[identifier.lower()]()

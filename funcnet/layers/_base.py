@@ -30,6 +30,7 @@ import re
 from typing import Any, Sequence
 
 import jax
+import jax.numpy as jnp
 
 from funcnet._checks import as_feature_shape, check_key, check_name, format_shape, shapes_compatible
 
@@ -113,6 +114,26 @@ class Layer:
         """`(y, new_state, output_mask)`: everything the graph interpreter needs of one application."""
         y, state = self.call_with_state(params, state, x, rng, training, sample_mask, mask)
         return y, state, self.compute_mask(x, mask)
+
+    # ----------------------------------------------------------------- config
+    def get_config(self) -> dict:
+        """This layer's constructor arguments in Keras 3's schema (what `model.save` writes), e.g.
+        `{"name": "dense", "trainable": True, "dtype": {...}, "units": 10, "activation": "softmax", ...}`."""
+        from funcnet.layers._config import layer_config
+
+        return layer_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        """The layer of a config `get_config` (funcnet's or Keras 3's) wrote; raises ValueError naming the
+        key for a setting funcnet cannot honour (a regularizer, a constraint, channels_first, ...)."""
+        from funcnet.layers._config import layer_kwargs
+
+        return cls(**layer_kwargs(cls, config, f"{cls.__name__}.from_config"))
+
+    def _config_overrides(self) -> dict:
+        """Config entries that are not attributes named like the constructor's arguments."""
+        return {}
 
     # ----------------------------------------------------------------- public
     def init(self, key: jax.Array, input_shape: Sequence[int] | None = None) -> dict:
@@ -271,6 +292,26 @@ class InputLayer(Layer):
 
     def call(self, params, x, rng, training):
         return x
+
+    def get_config(self) -> dict:
+        """Keras's InputLayer config: `batch_shape` `[None, *shape]`, `dtype`, `name`."""
+        dtype = None if self.dtype is None else str(jnp.dtype(self.dtype))
+        return {"batch_shape": [None, *self.input_shape], "dtype": dtype or "float32", "sparse": False,
+                "ragged": False, "name": self.name, "optional": False}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "InputLayer":
+        from funcnet.layers._config import layer_kwargs
+
+        config = dict(config)
+        shape = config.pop("batch_shape", None) or [None, *(config.pop("shape", None) or ())]
+        config.pop("shape", None)
+        dtype = config.pop("dtype", None)
+        kwargs = layer_kwargs(cls, {k: v for k, v in config.items() if k != "name"}, "InputLayer.from_config")
+        # A float32 Input holds floats; Keras writes float32 for inputs that had no dtype, and funcnet's
+        # default (None) passes integers through, so only a non-float dtype is kept as a cast.
+        keep = None if dtype in (None, "float32") else dtype
+        return cls(tuple(shape[1:]), name=config.get("name"), dtype=keep, **kwargs)
 
 
 def Input(shape: Sequence[int], name: str | None = None, dtype: Any = None) -> SymbolicTensor:  # noqa: N802

@@ -127,6 +127,9 @@ class _Conv(Layer):
         self.kernel_initializer = _initializers.get(kernel_initializer)
         self.bias_initializer = _initializers.get(bias_initializer)
 
+    def _config_overrides(self):
+        return {"data_format": "channels_last"}
+
     def _windows(self, input_shape):
         """(input channels, the windows of each spatial axis) for inputs of `input_shape`, checked."""
         shape = _single_shape(self, input_shape)

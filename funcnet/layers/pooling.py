@@ -40,6 +40,9 @@ class _Pooling(Layer):
         self.padding = check_padding(padding, f"{cls}(padding=...)", ("valid", "same"))
         check_data_format(data_format, f"{cls}(data_format=...)")
 
+    def _config_overrides(self):
+        return {"data_format": "channels_last"}
+
     def _windows(self, input_shape):
         shape = _single_shape(self, input_shape)
         _check_rank(self, shape, self.rank)
@@ -158,6 +161,9 @@ class _GlobalPooling(Layer):
         super().__init__(name=name, input_shape=input_shape)
         check_data_format(data_format, f"{type(self).__name__}(data_format=...)")
         self.keepdims = bool(keepdims)
+
+    def _config_overrides(self):
+        return {"data_format": "channels_last"}
 
     def compute_output_shape(self, input_shape):
         shape = _single_shape(self, input_shape)

@@ -11,9 +11,9 @@ shapes and gate orders, so the same weights give Keras's outputs:
 
 The input projection `x W + b` does not depend on the previous step, so it can be hoisted out of the
 scan, one matmul over `[steps * batch, in]` before it. On accelerators it is. On a CPU it costs more than
-it saves: the projected `[steps, batch, gates * units]` array and its gradient are four times the inputs'
-size and travel through memory several times, while inside the scan each step's small matmul works on
-data in cache: a steady epoch of the book's LSTM on IMDB takes 23.2 s so, 29.1 s hoisted
+it saves: the projected `[steps, batch, gates * units]` array and its gradient (four times the embedded
+inputs' size for the book's LSTM) travel through memory several times, while inside the scan each step's
+small matmul works on data in cache: a steady epoch of the book's LSTM on IMDB takes 23.0 s so, 30.6 s hoisted
 (`benchmarks/lstm_imdb.py`, docs/perf-lstm.md). Both compute the same values, up to float rounding.
 
 A mask (`Embedding(mask_zero=True)`, `Masking`) skips steps as Keras does: a masked step keeps the
@@ -106,6 +106,9 @@ class _RNN(Layer):
     @property
     def uses_rng(self) -> bool:  # type: ignore[override]
         return self.dropout > 0 or self.recurrent_dropout > 0
+
+    def _config_overrides(self):
+        return {"stateful": False}  # (`Layer.stateful` means something else here: non-trainable state)
 
     # ---------------------------------------------------------------- what the cells vary
     state_count = 1
@@ -498,6 +501,22 @@ class Bidirectional(Layer):
     @property
     def uses_rng(self) -> bool:  # type: ignore[override]
         return self.forward_layer.uses_rng or self.backward_layer.uses_rng
+
+    def _config_overrides(self):
+        from funcnet.layers._config import serialize_layer
+
+        return {"layer": serialize_layer(self.forward_layer), "backward_layer": serialize_layer(self.backward_layer)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Bidirectional":
+        from funcnet.layers._config import deserialize_layer, layer_kwargs
+
+        kwargs = layer_kwargs(cls, config, "Bidirectional.from_config")
+        kwargs["layer"] = deserialize_layer(kwargs["layer"], what="Bidirectional.from_config: layer")
+        if kwargs.get("backward_layer") is not None:
+            kwargs["backward_layer"] = deserialize_layer(kwargs["backward_layer"],
+                                                         what="Bidirectional.from_config: backward_layer")
+        return cls(**kwargs)
 
     def structure_key(self):
         forward, backward = self.forward_layer.structure_key(), self.backward_layer.structure_key()

@@ -505,6 +505,28 @@ class Model(Layer):
         """The model's outputs for `x`, as a numpy array (`apply_with_state(params, state, x)[0]`, in batches)."""
         return self._session.predict(x, batch_size=batch_size, verbose=verbose)
 
+    def save(self, path) -> None:
+        """Writes the whole model (architecture, params, state) as a Keras 3 `.keras` archive, which
+        `models.load_model` and `keras.saving.load_model` both open; written atomically."""
+        from funcnet.saving import save_model
+
+        save_model(self, path)
+
+    def get_config(self) -> dict:
+        """The model's config in Keras 3's schema (the `config` of its `config.json` entry)."""
+        from funcnet.saving._model_config import model_config
+
+        return model_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Model":
+        """The (untrained) model of a config `get_config` or Keras wrote."""
+        from funcnet.saving._model_config import functional_from_config, sequential_from_config
+
+        if cls.__name__ == "Sequential":
+            return sequential_from_config(config, custom_objects)
+        return functional_from_config(config, custom_objects)
+
     def save_weights(self, path) -> None:
         """Writes the params and the state to `path` (an `.npz` file, written atomically; the name is used verbatim)."""
         self._session.save_weights(path)
