@@ -48,6 +48,25 @@ def add_subset_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-samples", type=int, default=None, help="use the first N test samples only (quick runs)")
 
 
+def add_save_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--save", default=None, metavar="PATH.keras",
+                   help="write the first seed's trained model to PATH.keras (Keras's format: models.load_model "
+                        "and keras.saving.load_model open it)")
+
+
+def save_model(args: argparse.Namespace, model, name: str | None = None) -> str | None:
+    """Writes `model` to `--save` (with `-name` before `.keras` for a script that trains several networks)."""
+    if not getattr(args, "save", None):
+        return None
+    path = args.save
+    if name is not None:
+        stem, ext = os.path.splitext(path)
+        path = f"{stem}-{name}{ext or '.keras'}"
+    model.save(path)
+    print(f"saved the model to {path}", flush=True)
+    return path
+
+
 def seeds_of(args: argparse.Namespace) -> list[int]:
     return list(args.seeds) if args.seeds else [args.seed]
 

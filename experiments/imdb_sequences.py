@@ -108,6 +108,7 @@ class Run(NamedTuple):
     test_accuracy: float
     fit_seconds: float  # compile included
     epoch_seconds: list  # per epoch, from the history's timing callback
+    model: models.Sequential | None = None
 
 
 class _EpochTimes:
@@ -141,7 +142,7 @@ def train(network: str, data: SequenceData, epochs: int = 10, seed: int = 0, rms
         history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=NETWORKS[network].batch_size,
                             validation_split=0.2, verbose=0, seed=seed, callbacks=[times.as_callback()])
     test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=512, verbose=0)
-    return Run(history.history, float(test_loss), float(test_accuracy), timer.seconds, times.seconds)
+    return Run(history.history, float(test_loss), float(test_accuracy), timer.seconds, times.seconds, model)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))
     common.add_rmsprop_option(p)
     common.add_subset_options(p)
+    common.add_save_option(p)
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     seeds = common.seeds_of(args)
@@ -162,6 +164,8 @@ def main(argv: list[str] | None = None) -> dict:
         for seed in seeds:
             run = train(network, data, args.epochs, seed, args.rmsprop)
             runs.append(run)
+            if len(runs) == 1:
+                common.save_model(args, run.model, network)
             h = run.history
             print(f"{network} seed {seed}: val acc {np.round(h['val_accuracy'], 4).tolist()}  max {max(h['val_accuracy']):.4f}  "
                   f"test acc {run.test_accuracy:.4f}  epochs {run.epoch_seconds[0]:.1f}s first, "

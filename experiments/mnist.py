@@ -80,6 +80,7 @@ class Run(NamedTuple):
     test_loss: float
     test_accuracy: float
     seconds: float  # fit and evaluate, compile included
+    model: models.Sequential | None = None
 
 
 def train(data: MnistData, epochs: int = 5, batch_size: int = 128, seed: int = 0, rmsprop: str = "keras3",
@@ -91,7 +92,7 @@ def train(data: MnistData, epochs: int = 5, batch_size: int = 128, seed: int = 0
         history = network.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, verbose=0,
                               validation_data=(data.x_test, data.y_test), seed=seed)
         test_loss, test_accuracy = network.evaluate(data.x_test, data.y_test, batch_size=batch_size, verbose=0)
-    return Run(history.history, float(test_loss), float(test_accuracy), timer.seconds)
+    return Run(history.history, float(test_loss), float(test_accuracy), timer.seconds, network)
 
 
 def plot(runs: list[Run], path) -> str:
@@ -114,6 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--process-id", type=int, default=None, help="this process's index in a multi-process run")
     common.add_rmsprop_option(p)
     common.add_subset_options(p)
+    common.add_save_option(p)
     args = p.parse_args(argv)
     if args.num_processes is not None:
         if not args.data_parallel:
@@ -130,6 +132,8 @@ def main(argv: list[str] | None = None) -> dict:
     for seed in seeds:
         run = train(data, args.epochs, args.batch_size, seed, args.rmsprop, args.dtype_policy, args.data_parallel)
         runs.append(run)
+        if len(runs) == 1:
+            common.save_model(args, run.model)
         h = run.history
         print(f"seed {seed}: loss {np.round(h['loss'], 4).tolist()}  train acc {h['accuracy'][-1]:.4f}  "
               f"test loss {run.test_loss:.4f}  test acc {run.test_accuracy:.4f}  ({run.seconds:.1f}s)", flush=True)

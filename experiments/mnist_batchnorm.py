@@ -47,6 +47,7 @@ class Run(NamedTuple):
     test_accuracy: float
     seconds: float  # fit and evaluate, compile included
     moving_mean_spread: float  # standard deviation of the 512 moving means after training
+    model: models.Sequential | None = None
 
 
 def train(data: mnist.MnistData, epochs: int = 10, batch_size: int = 128, seed: int = 0, depth: int = 2,
@@ -58,7 +59,7 @@ def train(data: mnist.MnistData, epochs: int = 10, batch_size: int = 128, seed: 
                               validation_data=(data.x_test, data.y_test), seed=seed)
         test_loss, test_accuracy = network.evaluate(data.x_test, data.y_test, batch_size=batch_size, verbose=0)
     spread = float(np.std(np.asarray(network.state["batch_normalization"]["moving_mean"])))  # the first block's
-    return Run(history.history, float(test_loss), float(test_accuracy), timer.seconds, spread)
+    return Run(history.history, float(test_loss), float(test_accuracy), timer.seconds, spread, network)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--depth", type=int, default=2, help="hidden Dense-BatchNormalization-relu blocks (default 2)")
     p.add_argument("--dropout", type=float, default=0.2, help="dropout rate after each block (default 0.2)")
     common.add_subset_options(p)
+    common.add_save_option(p)
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     seeds = common.seeds_of(args)
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> dict:
     for seed in seeds:
         run = train(data, args.epochs, args.batch_size, seed, args.depth, args.dropout)
         runs.append(run)
+        if len(runs) == 1:
+            common.save_model(args, run.model)
         h = run.history
         print(f"seed {seed}: loss {np.round(h['loss'], 4).tolist()}  train acc {h['accuracy'][-1]:.4f}  "
               f"test loss {run.test_loss:.4f}  test acc {run.test_accuracy:.4f}  ({run.seconds:.1f}s)", flush=True)

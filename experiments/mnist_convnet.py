@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = common.parser(__doc__.splitlines()[0], epochs=5)
     p.add_argument("--batch-size", type=int, default=64)
     common.add_subset_options(p)
+    common.add_save_option(p)
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     seeds = common.seeds_of(args)
@@ -171,6 +172,8 @@ def main(argv: list[str] | None = None) -> dict:
     for seed in seeds:
         run = train(data, args.epochs, args.batch_size, seed)
         runs.append(run)
+        if len(runs) == 1:
+            common.save_model(args, run.model)
         h = run.history
         print(f"seed {seed}: loss {np.round(h['loss'], 4).tolist()}  train acc {h['accuracy'][-1]:.4f}  "
               f"test loss {run.test_loss:.4f}  test acc {run.test_accuracy:.4f}  ({run.seconds:.1f}s)", flush=True)

@@ -193,9 +193,12 @@ def test_imdb_sequences_runs_the_three_networks_and_draws_their_curves(data_dir,
     script = _load("imdb_sequences")
     assert [script.build_model(n).count_params() for n in script.NETWORKS] == [80_161, 322_113, 328_353]  # the book's
     result = script.main(["--epochs", "2", "--train-samples", "1500", "--test-samples", "300",
-                          "--out", str(tmp_path), "--data-dir", data_dir])
+                          "--out", str(tmp_path), "--data-dir", data_dir, "--save", str(tmp_path / "imdb.keras")])
     runs = result["runs"]
     assert list(runs) == ["embedding", "simplernn", "lstm"]
+    loaded = script.models.load_model(tmp_path / "imdb-lstm.keras")  # the first seed's trained LSTM network
+    x = script.load_data(500, data_dir, 1, 4).x_test
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), runs["lstm"][0].model.predict(x, verbose=0))
     for network, (run,) in runs.items():
         assert set(run.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
         assert run.history["loss"][1] < run.history["loss"][0], network
