@@ -21,6 +21,7 @@ Run:  FUNCNET_DATA_DIR=../shared/datasets python experiments/boston_housing.py -
 """
 from __future__ import annotations
 
+import argparse
 import os
 import pathlib
 import sys
@@ -183,13 +184,17 @@ def check_against_fit(data: BostonData, epochs: int = 3, seed: int = 0, fold: in
     return worst, history, vmapped
 
 
-def final_model(data: BostonData, epochs: int = 80, batch_size: int = 16, seed: int = 0, rmsprop: str = "keras3"):
-    """A fresh network trained on all 404 samples; returns (test MAE, history, seconds)."""
+def final_model(data: BostonData, epochs: int = 80, batch_size: int = 16, seed: int = 0, rmsprop: str = "keras3",
+                save: str | None = None):
+    """A fresh network trained on all 404 samples; returns (test MAE, history, seconds). `save`: write the
+    trained model there (a .keras archive)."""
     model = build_model()
     model.compile(optimizer=common.compile_optimizer(rmsprop), loss="mse", metrics=["mae"])
     with common.Timer() as timer:
         history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, verbose=0, seed=seed)
         _, test_mae = model.evaluate(data.x_test, data.y_test, verbose=0)
+    if save:
+        common.save_model(argparse.Namespace(save=save), model)
     return float(test_mae), history.history, timer.seconds
 
 
@@ -261,6 +266,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--final-epochs", type=int, default=80)
     p.add_argument("--no-check", action="store_true", help="skip the vmapped-versus-fit check")
     common.add_rmsprop_option(p)
+    common.add_save_option(p)
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     seeds = common.seeds_of(args)
@@ -305,7 +311,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     test_maes, final_seconds = [], []
     for seed in seeds:
-        test_mae, _, secs = final_model(data, epochs=args.final_epochs, seed=seed, rmsprop=args.rmsprop)
+        test_mae, _, secs = final_model(data, epochs=args.final_epochs, seed=seed, rmsprop=args.rmsprop,
+                                        save=args.save if not test_maes else None)
         test_maes.append(test_mae)
         final_seconds.append(secs)
         print(f"seed {seed}: final model, {args.final_epochs} epochs of batch 16 on all 404: test MAE {test_mae:.3f} ({secs:.1f}s)")

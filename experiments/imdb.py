@@ -76,6 +76,7 @@ class FinalRun(NamedTuple):
     test_accuracy: float
     history: dict
     seconds: float
+    model: models.Sequential | None = None
 
 
 def train_with_validation(data: ImdbData, epochs: int = 20, seed: int = 0, num_val: int = 10000,
@@ -98,7 +99,7 @@ def train_final(data: ImdbData, epochs: int = 4, seed: int = 0, batch_size: int 
     with common.Timer() as timer:
         history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, verbose=0, seed=seed)
         test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=batch_size, verbose=0)
-    return FinalRun(float(test_loss), float(test_accuracy), history.history, timer.seconds)
+    return FinalRun(float(test_loss), float(test_accuracy), history.history, timer.seconds, model)
 
 
 def plot(runs: list[CurvesRun], path) -> str:
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--num-val", type=int, default=10000, help="held-out training reviews (default 10,000)")
     common.add_rmsprop_option(p)
     common.add_subset_options(p)
+    common.add_save_option(p)
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     seeds = common.seeds_of(args)
@@ -135,6 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
               f"final train acc {h['accuracy'][-1]:.4f}  ({run.seconds:.1f}s)", flush=True)
         final = train_final(data, args.final_epochs, seed, rmsprop=args.rmsprop)
         finals.append(final)
+        if len(finals) == 1:
+            common.save_model(args, final.model)
         print(f"seed {seed}: {args.final_epochs} epochs on all 25,000: test loss {final.test_loss:.4f}, "
               f"test acc {final.test_accuracy:.4f}  ({final.seconds:.1f}s)", flush=True)
     png = plot(curves, os.path.join(args.out, "imdb.png"))

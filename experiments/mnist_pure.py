@@ -97,9 +97,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", default=None, metavar="PATH.keras",
+                        help="write the trained network to PATH.keras (Keras's format; its params, uncompiled)")
     args = parser.parse_args()
-    _, test_acc, _, times = train(args.epochs, args.batch_size, args.seed)
+    params, test_acc, _, times = train(args.epochs, args.batch_size, args.seed)
     print(f"test_acc: {test_acc:.4f}  (book: 0.9777)  steady epoch {np.median(times[1:] or times):.2f}s")
+    if args.save:
+        model = build_model()
+        model.params = params  # the pure-style params go straight into a model to save
+        model.save(args.save)
+        print(f"saved the model to {args.save}")
 
 
 if __name__ == "__main__":

@@ -99,6 +99,7 @@ class Run(NamedTuple):
     test_loss: float
     test_accuracy: float
     seconds: float
+    model: models.Sequential | None = None
 
 
 def train(data: ReutersData, epochs: int = 20, seed: int = 0, labels: str = "one-hot", bottleneck: int = 64,
@@ -114,7 +115,7 @@ def train(data: ReutersData, epochs: int = 20, seed: int = 0, labels: str = "one
         history = model.fit(partial_x_train, partial_y_train, epochs=epochs, batch_size=batch_size, verbose=0,
                             validation_data=(x_val, y_val), seed=seed)
         test_loss, test_accuracy = model.evaluate(data.x_test, y_test, batch_size=batch_size, verbose=0)
-    return Run(history.history, float(test_loss), float(test_accuracy), timer.seconds)
+    return Run(history.history, float(test_loss), float(test_accuracy), timer.seconds, model)
 
 
 def largest_difference(a: Run, b: Run) -> float:
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--num-val", type=int, default=1000, help="held-out training newswires (default 1,000)")
     common.add_rmsprop_option(p)
     common.add_subset_options(p)
+    common.add_save_option(p)
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     seeds = common.seeds_of(args)
@@ -144,6 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
     for seed in seeds:
         run = train(data, args.epochs, seed, num_val=args.num_val, rmsprop=args.rmsprop)
         curves.append(run)
+        if len(curves) == 1:
+            common.save_model(args, run.model)
         h = run.history
         best = int(np.argmin(h["val_loss"]))
         print(f"seed {seed}: {args.epochs} epochs: val_loss min {h['val_loss'][best]:.4f} at epoch {best + 1}, "

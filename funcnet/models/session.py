@@ -69,6 +69,7 @@ class Session:
     def __init__(self, model):
         self.model = model
         self.settings: CompileSettings | None = None
+        self.compile_spec: dict | None = None
         self.params = None
         self.state = None
         self.opt_state = None
@@ -82,6 +83,8 @@ class Session:
         if loss is None:
             raise ValueError(f"{where} needs loss=..., e.g. loss='categorical_crossentropy'.")
         tx = optimizers.get(optimizer)
+        # What a saved model records of this compile (funcnet.saving): the optimizer as the user made it.
+        self.compile_spec = {"optimizer": tx, "loss": loss, "metrics": list(metrics or []), "dtype_policy": dtype_policy}
         policy = mixed_precision.get(dtype_policy)
         if policy.loss_scale:
             tx = mixed_precision.loss_scaling(tx)

@@ -29,6 +29,29 @@ from funcnet.optimizers._transforms import (
 )
 
 
+# The Keras optimizer each alias call stands for: `id(transformation) -> (transformation, class name,
+# hyper-parameters)`, read by `keras_config` when a model is saved. The transformation is kept so its
+# id stays its own.
+_KERAS: dict[int, tuple] = {}
+
+
+def _described(tx: optax.GradientTransformation, class_name: str, **config) -> optax.GradientTransformation:
+    _KERAS[id(tx)] = (tx, class_name, config)
+    return tx
+
+
+def keras_config(tx) -> tuple[str, dict] | None:
+    """`(Keras class name, hyper-parameters)` of a transformation made by `sgd`, `rmsprop`, `adagrad` or
+    `adam` with a constant learning rate, else None (an optax chain, a schedule: Keras cannot name it)."""
+    entry = _KERAS.get(id(tx))
+    if entry is None or entry[0] is not tx:
+        return None
+    _, class_name, config = entry
+    if not all(isinstance(v, (int, float, bool)) for v in config.values()):
+        return None
+    return class_name, dict(config)
+
+
 def _is_zero(momentum) -> bool:
     # A momentum given as an array (optax.inject_hyperparams) may change later: keep its trace.
     return isinstance(momentum, float) and momentum == 0.0
@@ -48,7 +71,7 @@ def sgd(learning_rate: ScalarOrSchedule = 0.01, momentum: float = 0.0, nesterov:
     steps = [scale_by_learning_rate(learning_rate)]
     if not _is_zero(momentum):
         steps.append(trace(momentum, nesterov))
-    return optax.chain(*steps)
+    return _described(optax.chain(*steps), "SGD", learning_rate=learning_rate, momentum=momentum, nesterov=bool(nesterov))
 
 
 def rmsprop(
@@ -68,7 +91,8 @@ def rmsprop(
     steps = [scale_by_rms(rho, epsilon, centered), scale_by_learning_rate(learning_rate)]
     if not _is_zero(momentum):
         steps.append(trace(momentum))
-    return optax.chain(*steps)
+    return _described(optax.chain(*steps), "RMSprop", learning_rate=learning_rate, rho=rho, momentum=momentum,
+                      epsilon=epsilon, centered=bool(centered))
 
 
 def adagrad(
@@ -79,7 +103,10 @@ def adagrad(
         s_t = s_{t-1} + grad_t**2,   s_0 = initial_accumulator_value
         w_t = w_{t-1} - lr_t * grad_t / sqrt(s_t + epsilon)
     """
-    return optax.chain(scale_by_sum_of_squares(initial_accumulator_value, epsilon), scale_by_learning_rate(learning_rate))
+    return _described(optax.chain(scale_by_sum_of_squares(initial_accumulator_value, epsilon),
+                                  scale_by_learning_rate(learning_rate)),
+                      "Adagrad", learning_rate=learning_rate, initial_accumulator_value=initial_accumulator_value,
+                      epsilon=epsilon)
 
 
 def adam(
@@ -95,4 +122,6 @@ def adam(
         nu_t = beta_2 * nu_{t-1} + (1 - beta_2) * grad_t**2
         w_t  = w_{t-1} - lr_t * sqrt(1 - beta_2**t) / (1 - beta_1**t) * mu_t / (sqrt(nu_t) + epsilon)
     """
-    return optax.chain(scale_by_adam(beta_1, beta_2, epsilon, amsgrad), scale_by_learning_rate(learning_rate))
+    return _described(optax.chain(scale_by_adam(beta_1, beta_2, epsilon, amsgrad), scale_by_learning_rate(learning_rate)),
+                      "Adam", learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                      amsgrad=bool(amsgrad))

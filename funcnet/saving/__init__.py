@@ -1,6 +1,6 @@
 """Saving whole models in Keras 3's `.keras` format, and loading them, both ways.
 
-    model.save("net.keras")                   # the architecture, params and state
+    model.save("net.keras")                   # the architecture, params, state, compile settings, optimizer state
     model = models.load_model("net.keras")    # funcnet's archive or one Keras 3 wrote
 
 The archive is Keras's own (`config.json` in Keras's schema, `metadata.json`, `model.weights.h5` in
@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from funcnet.layers._config import LayerConfigError
+from funcnet.saving import _compile
 from funcnet.saving._archive import Archive, write_archive
 from funcnet.saving._layout import layout, model_graph
 from funcnet.saving._model_config import model_config, model_from_config
@@ -63,9 +64,19 @@ def save_model(model, path) -> None:
     }
     trees = {"params": params, "state": state or {}}
     weights, groups = [], {"vars": model.model_name}
-    for dataset, tree, keys in layout(model):
+    entries = layout(model)
+    for dataset, tree, keys in entries:
         weights.append((dataset, np.asarray(jax.device_get(_get(trees[tree], keys)))))
         groups.setdefault(dataset.rsplit("/", 1)[0], keys[-2] if len(keys) > 1 else keys[0])
+    compiled = _compile.compile_config(model._session)
+    if compiled is not None:
+        config["compile_config"] = compiled
+        optimizer = compiled["optimizer"]
+        hyper = {k: v for k, v in optimizer["config"].items() if k != "name"}
+        trainable = [keys for _, tree, keys in entries if tree == "params"]
+        arrays = _compile.optimizer_arrays(model._session, optimizer["class_name"], hyper, trainable)
+        groups["optimizer/vars"] = optimizer["config"]["name"]
+        weights += [(f"optimizer/vars/{i}", a) for i, a in enumerate(arrays)]
     write_archive(path, config, weights, groups)
 
 
@@ -76,15 +87,15 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True): 
       path: a `.keras` archive.
       custom_objects: `{"ClassName": cls}` for layers of your own (subclasses of `layers.Layer` with
         `get_config`); nothing else outside funcnet is ever built.
-      compile: accepted for Keras's signature; compile settings are not restored yet, so compile the
-        loaded model before `fit`.
+      compile: compile the model as it was saved (optimizer with its state and step, loss, metrics),
+        so that `fit` continues where the saved model stopped; settings funcnet cannot honour leave it
+        uncompiled, with a warning naming them.
 
     Raises:
       ValueError: the file is not a readable archive, names a class that is neither built in nor given,
         holds settings funcnet cannot honour, or has weights that do not fit its architecture; the
         message names the file and the problem.
     """
-    del compile
     archive = Archive(path)
     what = f"'{archive.path}'"
     try:
@@ -105,4 +116,9 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True): 
     model.params = trees["params"]
     if trees["state"] or model.stateful:
         model.state = trees["state"]
+    if compile:
+        restored = _compile.restore_compile(model, archive.config.get("compile_config"), what)
+        if restored is not None:
+            trainable = [keys for _, tree, keys in entries if tree == "params"]
+            _compile.restore_optimizer_state(model, *restored, archive.optimizer_arrays(), trainable, what)
     return model

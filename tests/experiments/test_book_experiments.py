@@ -54,8 +54,13 @@ def test_mnist_learns_and_draws_its_curves(data_dir, tmp_path, capsys):
 def test_imdb_learns_and_draws_its_curves(data_dir, tmp_path, capsys):
     script = _load("imdb")
     result = script.main(["--epochs", "3", "--final-epochs", "2", "--num-val", "1000", "--train-samples", "4000",
-                          "--test-samples", "1000", "--out", str(tmp_path), "--data-dir", data_dir])
+                          "--test-samples", "1000", "--out", str(tmp_path), "--data-dir", data_dir,
+                          "--save", str(tmp_path / "imdb.keras")])
     (curves,), (final,) = result["curves"], result["finals"]
+    reloaded = script.models.load_model(tmp_path / "imdb.keras")  # the final model, compiled as it was
+    x = script.load_data(data_dir, 1, 8).x_test
+    np.testing.assert_array_equal(reloaded.predict(x, verbose=0), final.model.predict(x, verbose=0))
+    assert reloaded.evaluate(x, final.model.predict(x, verbose=0).round()[:, 0], verbose=0)[0] >= 0
     assert (curves.num_train, curves.num_val) == (3000, 1000)
     assert _falls(curves.history["loss"]) and curves.history["accuracy"][-1] > 0.8
     assert max(curves.history["val_accuracy"]) > 0.7  # chance: 0.5

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from funcnet import layers, models
+from funcnet import layers, models, optimizers
 
 RS = np.random.default_rng(0)
 
@@ -111,7 +111,9 @@ def test_a_model_keras_built_loads_with_its_predictions(tmp_path):
     ref.set_weights([(0.5 + np.abs(RS.normal(size=w.shape))).astype(np.float32) for w in ref.get_weights()])
     ref.save(tmp_path / "trained.keras")
     model = models.load_model(tmp_path / "trained.keras")
-    assert model.get_layer("batch_normalization").stateful and model.state is not None
+    # (Keras numbers its layers' names per process, so they are looked up by type.)
+    assert [type(layer).__name__ for layer in model.layers] == ["Embedding", "LSTM", "BatchNormalization", "Dense"]
+    assert model.stateful and model.state is not None
     ids = _ids()
     _close(_predict(model, ids), ref.predict(ids, verbose=0))
 
@@ -285,3 +287,91 @@ def test_a_process_killed_while_saving_leaves_the_previous_archive_whole(tmp_pat
         proc.wait()
     model = models.load_model(path)
     assert model.params["dense"]["kernel"].shape == (2000, 2000)
+
+
+# ------------------------------------------------------------------ compile settings and optimizer state
+def _small_net():
+    return models.Sequential([layers.Input((5,)), layers.Dense(8, activation="relu"), layers.BatchNormalization(),
+                              layers.Dense(1, activation="sigmoid")])
+
+
+def _xy():
+    rs = np.random.default_rng(1)
+    x = rs.normal(size=(64, 5)).astype(np.float32)
+    return x, (x.sum(1) > 0).astype(np.float32)
+
+
+OPTIMIZERS = {
+    "rmsprop": lambda: "rmsprop",
+    "rmsprop-momentum-centered": lambda: optimizers.rmsprop(1e-2, momentum=0.9, centered=True),
+    "adam": lambda: "adam",
+    "adam-amsgrad": lambda: optimizers.adam(3e-3, amsgrad=True),
+    "sgd-nesterov": lambda: optimizers.sgd(0.1, momentum=0.9, nesterov=True),
+    "adagrad": lambda: "adagrad",
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_fit_after_load_model_continues_exactly(name, tmp_path):
+    """2 epochs, save, load, 2 more epochs == 4 epochs straight: params, state, optimizer state and step."""
+    x, y = _xy()
+
+    def compiled():
+        model = _small_net()
+        model.compile(optimizer=OPTIMIZERS[name](), loss="binary_crossentropy", metrics=["accuracy"])
+        model.params = model.init(jax.random.key(1))
+        return model
+
+    straight = compiled()
+    straight.fit(x, y, epochs=4, batch_size=16, verbose=0, seed=3)
+    first = compiled()
+    first.fit(x, y, epochs=2, batch_size=16, verbose=0, seed=3)
+    first.save(tmp_path / "half.keras")
+    resumed = models.load_model(tmp_path / "half.keras")
+    history = resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=16, verbose=0, seed=3)
+    assert set(history.history) == {"loss", "accuracy"}
+    for a, b in zip(jax.tree.leaves((resumed.params, resumed.state)), jax.tree.leaves((straight.params, straight.state))):
+        np.testing.assert_array_equal(a, b)
+    # Keras 3 reads the same optimizer, step and slots.
+    ref = keras.saving.load_model(tmp_path / "half.keras")
+    assert int(np.asarray(ref.optimizer.iterations)) == 8
+    if name == "rmsprop":
+        np.testing.assert_allclose(np.asarray(ref.optimizer.variables[2]),
+                                   np.asarray(first._session.opt_state[0].nu["dense"]["kernel"]), rtol=1e-6)
+
+
+def test_compile_settings_keras_cannot_name_are_left_out_with_a_warning(tmp_path):
+    import optax
+
+    model = _randomize(_small_net())
+    model.compile(optimizer=optax.adamw(1e-3), loss="mse")
+    with pytest.warns(UserWarning, match="compile settings were left out.*optimizer"):
+        model.save(tmp_path / "adamw.keras")
+    back = models.load_model(tmp_path / "adamw.keras")
+    with pytest.raises(RuntimeError, match="compile"):
+        back.fit(*_xy(), epochs=1, verbose=0)
+    x = _xy()[0]
+    _close(back.predict(x, verbose=0), model.predict(x, verbose=0), tol=0)
+
+
+def test_a_keras_compiled_model_loads_compiled(tmp_path):
+    ref = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1, activation="sigmoid")])
+    ref.compile(optimizer=keras.optimizers.RMSprop(learning_rate=0.01, rho=0.8), loss="binary_crossentropy",
+                metrics=["accuracy"])
+    ref.save(tmp_path / "compiled.keras")
+    model = models.load_model(tmp_path / "compiled.keras")
+    history = model.fit(*_xy(), epochs=1, verbose=0)
+    assert set(history.history) == {"loss", "accuracy"}
+    assert _aliases_config(model) == ("RMSprop", {"learning_rate": pytest.approx(0.01), "rho": pytest.approx(0.8),
+                                                  "momentum": 0.0, "epsilon": pytest.approx(1e-7), "centered": False})
+    ref.compile(optimizer=keras.optimizers.SGD(weight_decay=0.01), loss="mse")
+    ref.save(tmp_path / "decay.keras")
+    with pytest.warns(UserWarning, match="loaded uncompiled.*weight_decay=0.01"):
+        models.load_model(tmp_path / "decay.keras")
+    assert models.load_model(tmp_path / "compiled.keras", compile=False)._session.settings is None
+
+
+def _aliases_config(model):
+    from funcnet.optimizers import _aliases
+
+    return _aliases.keras_config(model._session.compile_spec["optimizer"])
