@@ -15,12 +15,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from typing import Any, Mapping
 
 import jax
 import numpy as np
 
+from funcnet._atomic import write_atomically
 from funcnet.distribution import host_array
 
 FORMAT = "funcnet-checkpoint-1"
@@ -98,19 +98,7 @@ def _write(path: str, flat_trees: Mapping[str, dict], metadata) -> None:
         "extension_dtypes": extension_dtypes,
     }
     arrays[_HEADER] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomically(path, lambda f: np.savez(f, **arrays), suffix=".npz")
 
 
 class Checkpoint:

@@ -15,10 +15,11 @@ import datetime
 import io
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
+
+from funcnet._atomic import write_atomically
 
 CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
 _MAX_MEMBER_BYTES = 4 << 30  # refuse members claiming more than 4 GiB unpacked (zip bombs)
@@ -43,23 +44,14 @@ def write_archive(path, config: dict, weights: list[tuple[str, np.ndarray]], var
             h5.create_dataset(dataset, data=np.asarray(array))
     metadata = {"keras_version": KERAS_VERSION, "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
                 "saved_by": "funcnet"}
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
-                zf.writestr(METADATA, json.dumps(metadata))
-                zf.writestr(CONFIG, json.dumps(config))
-                zf.writestr(WEIGHTS, buffer.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    def write(f):
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+            zf.writestr(METADATA, json.dumps(metadata))
+            zf.writestr(CONFIG, json.dumps(config))
+            zf.writestr(WEIGHTS, buffer.getvalue())
+
+    write_atomically(path, write, suffix=".keras")
 
 
 class Archive:
