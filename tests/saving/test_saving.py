@@ -334,6 +334,7 @@ def test_fit_after_load_model_continues_exactly(name, tmp_path):
         np.testing.assert_array_equal(a, b)
     # Keras 3 reads the same optimizer, step and slots.
     ref = keras.saving.load_model(tmp_path / "half.keras")
+    _close(ref(x), first.predict(x, verbose=0))  # the trained model predicts the same in Keras
     assert int(np.asarray(ref.optimizer.iterations)) == 8
     if name == "rmsprop":
         np.testing.assert_allclose(np.asarray(ref.optimizer.variables[2]),
