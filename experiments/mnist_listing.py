@@ -30,3 +30,9 @@ network.fit(train_images, train_labels, epochs=5, batch_size=128)
 
 test_loss, test_acc = network.evaluate(test_images, test_labels)
 print('test_acc:', test_acc)
+
+# Not in the book: `--save PATH.keras` writes the trained network in Keras's format (docs/saving.md).
+import sys  # noqa: E402
+
+if "--save" in sys.argv[1:]:
+    network.save(sys.argv[sys.argv.index("--save") + 1])

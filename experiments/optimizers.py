@@ -22,6 +22,7 @@ import argparse
 import importlib.util
 import os
 import pathlib
+import re
 import sys
 import time
 from typing import Callable, NamedTuple
@@ -45,6 +46,8 @@ def _load_mnist_pure():
 
 
 mnist_pure = _load_mnist_pure()
+sys.path.insert(0, str(_HERE))  # the experiments' shared helpers
+import _common as common  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,6 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(_HERE.parent / "docs" / "img"), help="folder for the figures")
     parser.add_argument("--train-samples", type=int, default=None, help="train on the first N images only (quick runs)")
     parser.add_argument("--data-dir", default=None, help="folder with mnist.npz (default: $FUNCNET_DATA_DIR)")
+    common.add_save_option(parser)
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     wall = time.perf_counter()
@@ -313,6 +317,10 @@ def main(argv: list[str] | None = None) -> None:
     results = [train_mnist(name, opt, data, args.epochs, args.batch_size, args.seed)
                for name, opt in mnist_optimizers().items()]
     plot_mnist(results, os.path.join(args.out, "optimizers_mnist.png"))
+    for result in results:  # one trained network per optimizer, its params only (trained by hand, not compiled)
+        network = mnist_pure.build_model()
+        network.params = result.params
+        common.save_model(args, network, re.sub(r"[^a-z0-9]+", "-", result.name.lower()).strip("-"))
     print(format_table(results))
     print(f"figures: {os.path.join(args.out, 'optimizers_1d.png')}, {os.path.join(args.out, 'optimizers_mnist.png')}")
     ends = ", ".join(f"{label.split(' (')[0]} x={float(p[-1]):+.4f}" for label, p in paths.items())

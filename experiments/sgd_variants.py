@@ -75,6 +75,7 @@ class Curve(NamedTuple):
     seconds: np.ndarray  # training wall-clock seconds at each point, starting at 0
     loss: np.ndarray  # loss on the whole training set at each point
     compile_seconds: float
+    model: object = None  # the trained network (its params set), for --save
 
 
 def make_segment(model, optimizer, steps: int):
@@ -145,7 +146,8 @@ def run_variant(variant: Variant, data, seed: int = 0, verbose: bool = True) -> 
             at = -1 if loss_after is not None else -2  # batch gradient descent knows the loss one step late
             print(f"  {variant.name:<40s} epoch {epochs_done[at]:6.2f}  {seconds[at]:6.1f}s  training-set loss "
                   f"{loss[at]:.4f}", flush=True)
-    return Curve(variant.name, np.asarray(epochs_done), np.asarray(seconds), np.asarray(loss), compile_seconds)
+    model.params = state.params
+    return Curve(variant.name, np.asarray(epochs_done), np.asarray(seconds), np.asarray(loss), compile_seconds, model)
 
 
 def plot(curves_by_seed: list[list[Curve]], path, title: str = "", num_samples: int = 60000) -> str:
@@ -184,6 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--train-samples", type=int, default=None, help="train on the first N images only (quick runs)")
     p.add_argument("--lr", type=float, nargs=3, default=None, metavar=("BATCH1", "BATCH128", "FULL"),
                    help="learning rates of the three variants (default 0.01 1.0 0.3)")
+    common.add_save_option(p)
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     seeds = common.seeds_of(args)
@@ -198,6 +201,8 @@ def main(argv: list[str] | None = None) -> dict:
     with common.Timer() as wall:
         for seed in seeds:
             curves_by_seed.append([run_variant(v, data, seed) for v in variants])
+    for v, curve in zip(variants, curves_by_seed[0]):  # the first seed's networks, one file per variant
+        common.save_model(args, curve.model, f"batch{v.batch_size or len(data.x_train)}")
     title = ("MNIST, the book's first network, plain SGD: " +
              ", ".join(f"lr {v.learning_rate:g} for batch {v.batch_size or len(data.x_train):,}" for v in variants) +
              (f"\n(seeds {', '.join(map(str, seeds))}: seed {seeds[0]} bold, the others faint)" if len(seeds) > 1

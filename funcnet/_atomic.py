@@ -21,8 +21,15 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None],
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # a plain file's permissions, not mkstemp's private 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

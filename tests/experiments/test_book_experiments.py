@@ -4,8 +4,11 @@ figures; Boston's vmapped K-fold training is the same as training one fold alone
 import importlib.util
 import pathlib
 
+import jax
 import numpy as np
 import pytest
+
+from funcnet import models
 
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -135,9 +138,15 @@ def test_boston_script_trains_and_draws(boston, data_dir, tmp_path, capsys):
 @pytest.mark.data
 def test_sgd_variants_all_descend_and_draw(data_dir, tmp_path, capsys):
     script = _load("sgd_variants")
-    result = script.main(["--epochs", "1", "--train-samples", "1000", "--out", str(tmp_path), "--data-dir", data_dir])
+    result = script.main(["--epochs", "1", "--train-samples", "1000", "--out", str(tmp_path), "--data-dir", data_dir,
+                          "--save", str(tmp_path / "sgd.keras")])
     (curves,) = result["curves"]
     assert [c.name.split(" (")[0] for c in curves] == ["true SGD", "mini-batch SGD", "batch gradient descent"]
+    saved = models.load_model(tmp_path / "sgd-batch1.keras")  # the true-SGD network, as trained
+    for a, b in zip(jax.tree.leaves(saved.params), jax.tree.leaves(curves[0].model.params)):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(p.name for p in tmp_path.glob("sgd-*.keras")) == ["sgd-batch1.keras", "sgd-batch1000.keras",
+                                                                    "sgd-batch128.keras"]
     for curve in curves:
         assert curve.epochs[0] == 0 and curve.seconds[0] == 0
         assert np.all(np.diff(curve.seconds) >= 0)

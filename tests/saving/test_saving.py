@@ -376,3 +376,11 @@ def _aliases_config(model):
     from funcnet.optimizers import _aliases
 
     return _aliases.keras_config(model._session.compile_spec["optimizer"])
+
+
+def test_an_archive_gets_a_plain_file_s_permissions(saved):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(saved).st_mode & 0o777 == 0o666 & ~umask
