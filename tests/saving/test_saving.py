@@ -384,3 +384,38 @@ def test_an_archive_gets_a_plain_file_s_permissions(saved):
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(saved).st_mode & 0o777 == 0o666 & ~umask
+
+
+# Each built-in layer with weights, alone in a model: its weights land where Keras 3 reads them.
+# (tests/layers/test_config.py walks the registry for configs; a layer added with weights joins this list.)
+WEIGHTED = {
+    "Dense": ((4,), lambda: layers.Dense(3)),
+    "Conv1D": ((8, 3), lambda: layers.Conv1D(4, 3)),
+    "Conv2D": ((6, 6, 4), lambda: layers.Conv2D(4, 3, groups=2)),
+    "Embedding": ((5,), lambda: layers.Embedding(20, 3)),
+    "BatchNormalization": ((4,), lambda: layers.BatchNormalization()),
+    "LayerNormalization": ((3, 4), lambda: layers.LayerNormalization(axis=[1, 2])),
+    "SimpleRNN": ((5, 3), lambda: layers.SimpleRNN(2)),
+    "LSTM": ((5, 3), lambda: layers.LSTM(2, use_bias=False)),
+    "GRU": ((5, 3), lambda: layers.GRU(2, reset_after=False)),
+    "Bidirectional": ((5, 3), lambda: layers.Bidirectional(layers.GRU(2))),
+}
+
+
+def test_every_layer_with_weights_is_covered():
+    """A built-in layer that makes weights (overrides `build`) must be in WEIGHTED."""
+    from funcnet.layers._config import builtin_layers
+
+    builds = {name for name, cls in builtin_layers().items() if cls.build is not layers.Layer.build}
+    assert builds == set(WEIGHTED)
+
+
+@pytest.mark.parametrize("name", sorted(WEIGHTED))
+def test_each_weighted_layer_saves_where_keras_reads(name, tmp_path):
+    shape, factory = WEIGHTED[name]
+    dtype = "int32" if name == "Embedding" else None
+    model = _randomize(models.Sequential([layers.Input(shape, dtype=dtype), factory()]))
+    rs = np.random.default_rng(3)
+    x = rs.integers(0, 20, (2, *shape)) if dtype else rs.normal(size=(2, *shape)).astype(np.float32)
+    model.save(tmp_path / "one.keras")
+    _close(keras.saving.load_model(tmp_path / "one.keras")(x), _predict(model, x))
