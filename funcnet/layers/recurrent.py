@@ -55,7 +55,6 @@ class _RNN(Layer):
     """The recurrent layers' shared loop; subclasses give the gates and the cell."""
 
     gates: int
-    uses_rng = True  # only when dropout or recurrent_dropout is set (see `uses_rng` below)
     supports_masking = True
     _build_only = (*Layer._build_only, "recurrent_initializer")
 

@@ -4,7 +4,7 @@ index]`), nested models included, so that `keras.saving` and funcnet build the s
 from __future__ import annotations
 
 from funcnet.layers import _config
-from funcnet.layers._base import Input, InputLayer, SymbolicTensor
+from funcnet.layers._base import Input, InputLayer
 from funcnet.saving._layout import keras_class_name, keras_layer_order, model_graph
 
 _MODEL_MODULES = {"Sequential": "keras", "Functional": "keras.src.models.functional"}
