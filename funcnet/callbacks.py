@@ -217,7 +217,8 @@ class TerminateOnNaN(Callback):
 
 
 class CSVLogger(Callback):
-    """Appends one row of logs per epoch to a CSV file (`epoch` first, then the log keys sorted)."""
+    """Appends one row of logs per epoch to a CSV file (`epoch` first, then the log keys sorted); under
+    `models.fit_many`, one row per member and epoch, `member` second."""
 
     def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
         super().__init__()
@@ -234,7 +235,9 @@ class CSVLogger(Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if self._keys is None:
-            self._keys = sorted(logs)
+            # `models.fit_many` writes a row per member: its `member` column comes second.
+            leading = ["member"] if "member" in logs else []
+            self._keys = leading + sorted(k for k in logs if k not in leading)
             self._writer = csv.DictWriter(self._file, fieldnames=["epoch", *self._keys], delimiter=self.separator)
             if not self._exists:
                 self._writer.writeheader()

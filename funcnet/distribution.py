@@ -117,6 +117,9 @@ class SingleDevice:
     def chunk_putter(self):
         return lambda chunk: jax.device_put(chunk, self.device)
 
+    def put_members(self, tree):
+        return jax.device_put(tree, self.device)
+
     def gather(self, tree):
         return jax.tree.map(host_array, tree)
 
@@ -233,6 +236,11 @@ class DataParallel:
     def put_state(self, tree):
         """Places params, optimizer state or a `TrainState` on the devices (every process passes the same)."""
         return jax.tree.map(lambda leaf, s: _put_global(leaf, s), tree, self.state_shardings(tree))
+
+    def put_members(self, tree):
+        """Places member-stacked arrays `[members, ...]` (`models.fit_many`), split along their leading
+        member axis: each device holds whole members (their count a multiple of the device count)."""
+        return jax.tree.map(lambda leaf: _put_global(leaf, self.batch_sharding), tree)
 
     def put_data(self, tree):
         """Places a data set `[n, ...]` (or a pytree of them) whole on every device.

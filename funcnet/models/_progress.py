@@ -30,12 +30,14 @@ class ProgressBar:
             self.bar.set_postfix_str(f"loss: {float(loss):.4f}", refresh=False)
             self.bar.update(int(done) - self.bar.n)  # redraws at most every `mininterval` seconds
 
-    def close(self, logs: dict) -> None:
+    def close(self, logs: dict | str) -> None:
+        """Ends the epoch's bar with its logs (a dict, or the line to show)."""
+        text = logs if isinstance(logs, str) else format_logs(logs)
         if self.bar is None:
             seconds = time.perf_counter() - self.started
-            print(f"{self.steps}/{self.steps} - {seconds:.1f}s - {format_logs(logs)}", flush=True)
+            print(f"{self.steps}/{self.steps} - {seconds:.1f}s - {text}", flush=True)
             return
-        self.bar.set_postfix_str(format_logs(logs), refresh=True)
+        self.bar.set_postfix_str(text, refresh=True)
         self.bar.close()
         self.bar = None
 

@@ -52,6 +52,17 @@ def keras_config(tx) -> tuple[str, dict] | None:
     return class_name, dict(config)
 
 
+def recipe(tx) -> tuple[object, dict] | None:
+    """`(factory, keyword arguments)` that made `tx` (`rmsprop`, `{"learning_rate": 1e-3, ...}`), or None for a
+    transformation no alias made: `models.fit_many` rebuilds members' optimizers from it with their
+    differing hyper-parameters as data."""
+    entry = _KERAS.get(id(tx))
+    if entry is None or entry[0] is not tx:
+        return None
+    _, class_name, config = entry
+    return _FACTORIES[class_name], dict(config)
+
+
 def _is_zero(momentum) -> bool:
     # A momentum given as an array (optax.inject_hyperparams) may change later: keep its trace.
     return isinstance(momentum, float) and momentum == 0.0
@@ -125,3 +136,6 @@ def adam(
     return _described(optax.chain(scale_by_adam(beta_1, beta_2, epsilon, amsgrad), scale_by_learning_rate(learning_rate)),
                       "Adam", learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
                       amsgrad=bool(amsgrad))
+
+
+_FACTORIES = {"SGD": sgd, "RMSprop": rmsprop, "Adagrad": adagrad, "Adam": adam}

@@ -71,7 +71,16 @@ def make_train_epoch(
     metrics = tuple(metrics)
     train_step = make_train_step(apply_fn, loss_fn, optimizer, metrics, policy=policy, with_state=with_state)
     source = make_source(distribution, steps_per_execution)
-    placement = source.placement
+    spec = train_pass(train_step, metrics, batch_size=batch_size, shuffle=shuffle, stop_on_nan=stop_on_nan,
+                      placement=source.placement)
+    return source.compile(spec, progress)  # epoch(state, x, y, epoch_index)
+
+
+def train_pass(train_step, metrics: Sequence, *, batch_size: int, shuffle: bool, stop_on_nan: bool,
+               placement) -> Pass:
+    """The `Pass` of one training epoch of `train_step` (from `make_train_step`): `make_train_epoch`'s,
+    and, vmapped over members, `funcnet.training.members`'."""
+    metrics = tuple(metrics)
     width = placement.padded_batch_size(batch_size)
 
     def prepare(state: TrainState, n: int, epoch_index):
@@ -117,7 +126,7 @@ def make_train_epoch(
     def report(carry):
         return carry[2] / jnp.maximum(carry[3], 1.0)
 
-    return source.compile(Pass(prepare, body, finish, report), progress)  # epoch(state, x, y, epoch_index)
+    return Pass(prepare, body, finish, report)
 
 
 def make_evaluate(apply_fn, loss_fn, metrics: Sequence = (), *, batch_size: int, policy=None, distribution=None,
@@ -129,7 +138,18 @@ def make_evaluate(apply_fn, loss_fn, metrics: Sequence = (), *, batch_size: int,
     metrics = tuple(metrics)
     eval_step = make_eval_step(apply_fn, loss_fn, metrics, policy=policy, with_state=with_state)
     source = make_source(distribution, steps_per_execution)
-    width = source.placement.padded_batch_size(batch_size)
+    run = source.compile(evaluate_pass(eval_step, metrics, width=source.placement.padded_batch_size(batch_size),
+                                       batch_size=batch_size))
+
+    def evaluate(params, x, y, model_state=None):
+        return run((params, {} if model_state is None else model_state), x, y)
+
+    return evaluate
+
+
+def evaluate_pass(eval_step, metrics: Sequence, *, batch_size: int, width: int) -> Pass:
+    """The `Pass` of one evaluation with `eval_step` (from `make_eval_step`), started from `(params, model_state)`."""
+    metrics = tuple(metrics)
 
     def prepare(variables, n: int):
         idx, weight = batch_plan(n, batch_size, None, width)
@@ -148,12 +168,7 @@ def make_evaluate(apply_fn, loss_fn, metrics: Sequence = (), *, batch_size: int,
         logs.update({m.name: m.result(s) for m, s in zip(metrics, metric_states)})
         return logs
 
-    run = source.compile(Pass(prepare, body, finish))
-
-    def evaluate(params, x, y, model_state=None):
-        return run((params, {} if model_state is None else model_state), x, y)
-
-    return evaluate
+    return Pass(prepare, body, finish)
 
 
 def make_predict(apply_fn, *, batch_size: int, policy=None, distribution=None, steps_per_execution: int | None = None,
@@ -165,7 +180,20 @@ def make_predict(apply_fn, *, batch_size: int, policy=None, distribution=None, s
     """
     forward = forward_fn(apply_fn, mixed_precision.get(policy), with_state)
     source = make_source(distribution, steps_per_execution)
-    width = source.placement.padded_batch_size(batch_size)
+    run = source.compile(predict_pass(forward, batch_size=batch_size,
+                                      width=source.placement.padded_batch_size(batch_size)))
+
+    def predict(params, x, model_state=None):
+        n = num_samples(x)
+        _, outputs = run((params, {} if model_state is None else model_state), x, None)
+        # [steps, width, ...] -> the first batch_size slots of each step (the rest pad), the first n rows
+        return jax.tree.map(lambda o: o[:, :batch_size].reshape((-1, *o.shape[2:]))[:n], outputs)
+
+    return predict
+
+
+def predict_pass(forward, *, batch_size: int, width: int) -> Pass:
+    """The collecting `Pass` of a prediction with `forward` (`step.forward_fn`), started from `(params, model_state)`."""
 
     def prepare(variables, n: int):
         idx, weight = batch_plan(n, batch_size, None, width)
@@ -178,12 +206,4 @@ def make_predict(apply_fn, *, batch_size: int, policy=None, distribution=None, s
     def finish(variables, carry, n):
         return None
 
-    run = source.compile(Pass(prepare, body, finish, collects=True))
-
-    def predict(params, x, model_state=None):
-        n = num_samples(x)
-        _, outputs = run((params, {} if model_state is None else model_state), x, None)
-        # [steps, width, ...] -> the first batch_size slots of each step (the rest pad), the first n rows
-        return jax.tree.map(lambda o: o[:, :batch_size].reshape((-1, *o.shape[2:]))[:n], outputs)
-
-    return predict
+    return Pass(prepare, body, finish, collects=True)

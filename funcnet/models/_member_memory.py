@@ -1,0 +1,77 @@
+"""How many members of `fit_many` train at once: as many as half the free memory holds.
+
+A member needs its variables (params, optimizer state, model state) about four times over during a
+step (the state, the gradients, the updates, the state kept for a member that stops), the values one
+training step computes (bounded by the sum of every intermediate array of the step's jaxpr, which XLA
+only ever needs a part of at once), and its batch plan (8 bytes a sample). The data set is shared and
+placed once. The free memory is the device's (`bytes_limit - bytes_in_use` where the device reports it,
+as GPUs and TPUs do) or, on a CPU, the host's available memory (`/proc/meminfo`'s `MemAvailable`).
+Members beyond one group train group after group, each group one program of the same shape, with the
+same results.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import jax
+import numpy as np
+
+BUDGET_FRACTION = 0.5
+
+
+def tree_bytes(tree) -> int:
+    return sum(math.prod(leaf.shape) * np.dtype(leaf.dtype).itemsize for leaf in jax.tree.leaves(tree)
+               if hasattr(leaf, "shape") and not jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key))
+
+
+def _jaxpr_bytes(jaxpr) -> int:
+    total = 0
+    for eqn in jaxpr.eqns:
+        for var in eqn.outvars:
+            aval = var.aval
+            if hasattr(aval, "shape") and hasattr(aval, "dtype") and not jax.dtypes.issubdtype(aval.dtype, jax.dtypes.prng_key):
+                total += math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
+        for param in eqn.params.values():
+            for sub in (param if isinstance(param, (list, tuple)) else [param]):
+                inner = getattr(sub, "jaxpr", None)
+                if inner is not None and hasattr(inner, "eqns"):
+                    total += _jaxpr_bytes(inner)
+                elif hasattr(sub, "eqns"):
+                    total += _jaxpr_bytes(sub)
+    return total
+
+
+def step_bytes(step, *abstract_args) -> int:
+    """A bound on what one call of `step` computes: the bytes of every intermediate value of its jaxpr."""
+    return _jaxpr_bytes(jax.make_jaxpr(step)(*abstract_args).jaxpr)
+
+
+def free_bytes(device=None) -> int:
+    """The memory free for new arrays on `device` (default: JAX's default device)."""
+    device = device or jax.devices()[0]
+    stats = None
+    try:
+        stats = device.memory_stats()
+    except Exception:  # some backends do not report
+        stats = None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def group_size(members: int, per_member: int, devices: int, free: int | None = None, shared_memory: bool = True) -> int:
+    """The members trained at once: as many as `BUDGET_FRACTION` of the free memory holds (times `devices`
+    where each device has its own memory, not the host's), a multiple of `devices`, at least one per
+    device and no more than the members rounded up to a multiple of `devices`."""
+    free = free_bytes() if free is None else free
+    fits = int(BUDGET_FRACTION * free * (1 if shared_memory else devices) // max(per_member, 1))
+    most = -(-members // devices) * devices
+    return min(most, max(devices, fits // devices * devices))

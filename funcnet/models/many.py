@@ -1,0 +1,508 @@
+"""Many models in one program: `fit_many` trains seeds, folds or optimizer settings side by side.
+
+Because a model is a pure function of its params, `K` runs of one model are one function of `K`-stacked
+params: `fit_many` vmaps `fit`'s own epoch over a leading member axis (`funcnet.training.members`), so
+the whole experiment compiles once and every step trains every member.
+
+    runs = models.fit_many(model, x, y, seeds=[0, 1, 2, 3], epochs=20, batch_size=128, validation_split=0.2)
+    runs.history["val_loss"]          # numpy [members, epochs]
+    runs.evaluate(x_test, y_test)     # {"loss": [members], "accuracy": [members]}
+    best = runs.member(int(np.argmin(runs.history["val_loss"][:, -1])))   # a compiled Model
+
+Member k is `fit` run alone with member k's seed, fold or optimizer (equal to float rounding; on this
+CPU, bit for bit in the tests): its own params from `init_with_state(key(seed_k))`, its own shuffling
+and dropout keys, its own optimizer state. Members that do not fit in memory at once train in groups
+(`_member_memory`); with a `DataParallel` the members are split across its devices.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+import time
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from funcnet import callbacks as callbacks_module
+from funcnet import distribution as distribution_module
+from funcnet._checks import positive_count
+from funcnet.models import _member_memory, _member_optimizers
+from funcnet.models._progress import ProgressBar
+from funcnet.models.session import _non_negative_int, check_verbose
+from funcnet.training import TrainState
+from funcnet.training.members import MemberStart, make_evaluate_many, make_predict_many, make_train_epoch_many
+from funcnet.training.step import make_train_step
+
+PER_MEMBER_CALLBACKS = (callbacks_module.EarlyStopping, callbacks_module.TerminateOnNaN)
+SHARED_CALLBACKS = (callbacks_module.CSVLogger,)
+
+
+def fit_many(model, x=None, y=None, *, seeds: Sequence[int] | None = None, folds: int | None = None,
+             optimizers: Sequence | None = None, group_size: int | None = None, batch_size: int | None = None,
+             epochs: int = 1, verbose="auto", callbacks: Sequence | None = None, validation_split: float = 0.0,
+             validation_data=None, shuffle: bool = True, initial_epoch: int = 0, seed: int | None = None) -> "Runs":
+    """Trains several copies of a compiled `model` side by side in one compiled program; returns `Runs`.
+
+    Args:
+      model: a compiled `Model` or `Sequential`: the template. Its own params are neither used nor
+        changed; every member starts from `init_with_state(jax.random.key(seed_k))`, as a fresh `fit`.
+      x, y: the data, as `fit` takes them.
+      seeds: one seed per member (params, shuffling, dropout).
+      folds: K-fold validation, the book's way: with `m = len(x) // folds`, member k validates on samples
+        `[k*m, (k+1)*m)` and trains on all the others (the `len(x) - folds*m` left over always train).
+      optimizers: one optimizer per member (names or optax transformations), of one structure: made by
+        one funcnet alias with the same switches they differ in numbers only, passed as data.
+      group_size: members per group; by default as many as half the free memory holds (a multiple of the
+        device count). Groups train one after another, with the same results.
+      batch_size, epochs, verbose, validation_split, validation_data, shuffle, initial_epoch, seed: as
+        `fit`, for every member (`seed` for members that `seeds` does not give their own).
+      callbacks: `EarlyStopping` and `TerminateOnNaN` act per member (a copy each: a member that stops
+        keeps its params, the others go on); `CSVLogger` writes one row per member and epoch, with a
+        `member` column. Other callbacks raise: they would need one model.
+
+    The members are given by `seeds`, `folds` and `optimizers`: each given one fixes the member count
+    (they must agree), member k taking element k of each. With a `DataParallel` compile the member
+    axis is split across the devices (each trains whole members, no communication); batches are not.
+
+    Examples:
+      >>> import numpy as np
+      >>> from funcnet import layers, models
+      >>> model = models.Sequential([layers.Dense(1, input_shape=(3,))])
+      >>> model.compile(optimizer="rmsprop", loss="mse", metrics=["mae"])
+      >>> x, y = np.ones((40, 3), np.float32), np.ones((40, 1), np.float32)
+      >>> runs = models.fit_many(model, x, y, folds=4, epochs=3, batch_size=8, verbose=0)
+      >>> runs.history["val_mae"].shape
+      (4, 3)
+    """
+    session = model._session
+    settings = session.require_compiled("fit_many")
+    where = "fit_many"
+    if settings.steps_per_execution is not None:
+        raise ValueError(
+            f"{where}: {model.describe()} is compiled with steps_per_execution={settings.steps_per_execution}; "
+            "fit_many keeps the data on the device (compile without steps_per_execution)."
+        )
+    if jax.process_count() > 1:
+        raise ValueError(f"{where} runs in one process; in a multi-process run call fit in each process.")
+    batch_size = 32 if batch_size is None else positive_count(batch_size, f"{where}(batch_size=...)")
+    epochs = _non_negative_int(epochs, f"{where}(epochs=...)")
+    initial_epoch = _non_negative_int(initial_epoch, f"{where}(initial_epoch=...)")
+    verbose = check_verbose(verbose, where)
+    seed = 0 if seed is None else _seed(seed, f"{where}(seed=...)")
+    if x is None or y is None:
+        raise ValueError(f"{where} needs x and y.")
+
+    count, seeds, folds, optimizer_list = _members(seeds, folds, optimizers)
+    seeds = seeds if seeds is not None else [seed] * count
+    member_callbacks, shared_callbacks = _check_callbacks(callbacks)
+    inputs, labels = session._prepare(x, y, where)
+    n = len(labels)
+    train_index = val_index = None
+    if folds is not None:
+        if validation_split or validation_data is not None:
+            raise ValueError(f"{where}: folds= makes each member's validation set; give no validation_split or "
+                             "validation_data with it.")
+        m = n // folds
+        if m == 0:
+            raise ValueError(f"{where}(folds={folds}) needs at least {folds} samples; got {n}.")
+        train_index = np.stack([np.concatenate([np.arange(0, k * m), np.arange((k + 1) * m, n)])
+                                for k in range(folds)]).astype(np.int32)
+        val_index = np.stack([np.arange(k * m, (k + 1) * m) for k in range(folds)]).astype(np.int32)
+        validation = None  # each member's fold of the data already placed for training
+    else:
+        (inputs, labels), validation = session._split_validation(inputs, labels, validation_split, validation_data)
+
+    shapes = [tuple(np.shape(a)[1:]) for a in (inputs if isinstance(inputs, list) else [inputs])]
+    sample_shapes = shapes[0] if len(shapes) == 1 else shapes
+    params_spec, state_spec = model.variable_specs(sample_shapes)
+    member_optimizers = _member_optimizers.plan(optimizer_list, settings.optimizer, settings.policy, count, params_spec)
+
+    placement = distribution_module.as_placement(settings.distribution)
+    devices = placement.num_devices
+    if group_size is None:
+        per_member = _per_member_bytes(model, settings, member_optimizers, params_spec, state_spec, inputs, labels,
+                                       batch_size, len(labels) if train_index is None else train_index.shape[1])
+        group = _member_memory.group_size(count, per_member, devices,
+                                          shared_memory=jax.devices()[0].platform == "cpu")
+    else:
+        group = positive_count(group_size, f"{where}(group_size=...)")
+        if group % devices:
+            raise ValueError(f"{where}(group_size={group}) must be a multiple of the {devices} devices the members "
+                             "are split across.")
+
+    stop_on_nan = any(isinstance(cb, callbacks_module.TerminateOnNaN) for cb in member_callbacks)
+    epoch_fn, progress = _epoch_program(session, member_optimizers, batch_size, bool(shuffle), verbose == 1, stop_on_nan)
+    evaluate_fn = _evaluate_program(session, batch_size)
+    x_dev, y_dev = placement.put_data(inputs), placement.put_data(labels)
+    val_dev = placement.put_data(validation) if validation is not None else (x_dev, y_dev) if folds else None
+    init_fn = _init_program(model, sample_shapes, member_optimizers)
+
+    groups = [list(range(start, min(start + group, count))) for start in range(0, count, group)]
+    callback_copies = [[copy.deepcopy(cb) for cb in member_callbacks] for _ in range(count)]
+    steps = math.ceil((len(labels) if train_index is None else train_index.shape[1]) / batch_size)
+    for cb in shared_callbacks:
+        cb.set_model(None)
+        cb.set_params({"epochs": epochs, "steps": steps, "verbose": verbose, "members": count})
+        cb.on_train_begin()
+    log_order = list(settings.log_order) + ([f"val_{k}" for k in settings.log_order] if val_dev is not None else [])
+    rows: list[dict[str, np.ndarray]] = []  # per epoch: name -> [members] (NaN where a member had stopped)
+    finals, epochs_run = [], np.zeros(count, np.int64)
+    for group_members in groups:
+        if verbose and len(groups) > 1:
+            print(f"Members {group_members[0]}-{group_members[-1]} of {count} (groups of {group})", flush=True)
+        real = len(group_members)
+        taken = np.asarray(group_members + [group_members[-1]] * (group - real))  # the last group padded
+        keys = jnp.stack([jax.random.key(seeds[k]) for k in taken])
+        hyper = member_optimizers.take(taken)
+        states = placement.put_members(init_fn(keys, hyper))
+        hyper = placement.put_members(hyper)
+        active = np.arange(group) < real
+        g_train = placement.put_members(train_index[taken]) if train_index is not None else None
+        g_val = placement.put_members(val_index[taken]) if val_index is not None else None
+        view = _GroupView(states)
+        for k_local, k in enumerate(group_members):
+            for cb in callback_copies[k]:
+                cb.set_model(_MemberView(view, k_local, model))
+                cb.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
+                cb.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            if not active.any():
+                break
+            start = time.perf_counter()
+            if progress is not None:
+                progress.start(steps, epoch, epochs)
+            was_active = active.copy()
+            view.states, logs = epoch_fn(MemberStart(view.states, hyper, jnp.asarray(active), g_train), x_dev, y_dev,
+                                         epoch)
+            logs = {k: np.asarray(v) for k, v in jax.device_get(logs).items()}
+            halted = logs.pop("halted")
+            if val_dev is not None:
+                val_logs = evaluate_fn(view.states.params, view.states.model_state, *val_dev, g_val)
+                logs.update({f"val_{k}": np.asarray(v) for k, v in jax.device_get(val_logs).items()})
+            logs = {k: logs[k] for k in log_order if k in logs}
+            _report(progress, verbose, epoch, epochs, start, logs, was_active[:real])
+            index = epoch - initial_epoch
+            while len(rows) <= index:
+                rows.append({})
+            for name, values in logs.items():
+                column = rows[index].setdefault(name, np.full(count, np.nan))
+                column[group_members] = np.where(was_active[:real], values[:real], np.nan)
+            for k_local, k in enumerate(group_members):
+                if not was_active[k_local]:
+                    continue
+                epochs_run[k] += 1
+                member_logs = {name: float(values[k_local]) for name, values in logs.items()}
+                view.stop[k_local] = bool(halted[k_local])
+                for cb in callback_copies[k]:
+                    cb.on_epoch_end(epoch, member_logs)
+                for cb in shared_callbacks:
+                    cb.on_epoch_end(epoch, {"member": k, **member_logs})
+                if view.stop[k_local]:
+                    active[k_local] = False
+        for k in group_members:
+            for cb in callback_copies[k]:
+                cb.on_train_end()
+        finals.append(jax.tree.map(lambda leaf: leaf[:real], view.states))
+    for cb in shared_callbacks:
+        cb.on_train_end()
+    history = {name: np.stack([row.get(name, np.full(count, np.nan)) for row in rows], axis=1) if rows
+               else np.zeros((count, 0)) for name in log_order}
+    if not rows:
+        history = {name: np.zeros((count, 0)) for name in settings.log_order}
+    states = jax.tree.map(lambda *parts: jnp.concatenate(parts), *finals) if len(finals) > 1 else finals[0]
+    return Runs(model, states, history, list(range(initial_epoch, initial_epoch + len(rows))), seeds, folds,
+                optimizer_list, epochs_run, group, batch_size)
+
+
+class Runs:
+    """The members `fit_many` trained: their history, stacked variables, and the ways to use them.
+
+    Attributes:
+      history: name -> numpy array `[members, epochs]` (`loss`, metrics, `val_...`): `fit`'s
+        `history.history` of each member, one row each; NaN after a member stopped (`EarlyStopping`).
+      epoch: the epochs run, as `History.epoch`.
+      epochs_run: `[members]`, how many epochs each member trained.
+      params, state: every member's, stacked along a leading member axis (`jax.Array` leaves).
+      opt_state, step: the members' optimizer states and step counts, stacked.
+      seeds: each member's seed; folds: the fold count or None; optimizers: the list given or None.
+      group_size: the members trained at once.
+    """
+
+    def __init__(self, template, states: TrainState, history, epoch, seeds, folds, optimizers, epochs_run, group,
+                 batch_size):
+        self._template = template
+        self.params, self.opt_state, self.state = states.params, states.opt_state, states.model_state
+        self.step = states.step
+        self.history = history
+        self.epoch = epoch
+        self.seeds = list(seeds)
+        self.folds = folds
+        self.optimizers = None if optimizers is None else list(optimizers)
+        self.epochs_run = epochs_run
+        self.group_size = group
+        self._batch_size = batch_size
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def members(self) -> int:
+        return len(self.seeds)
+
+    def __repr__(self):
+        what = (f"folds={self.folds}" if self.folds is not None
+                else f"optimizers={len(self.optimizers)}" if self.optimizers is not None else f"seeds={self.seeds}")
+        return f"Runs({self.members} members of {self._template.describe()}, {what}, {len(self.epoch)} epochs)"
+
+    def _member_check(self, k) -> int:
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not -self.members <= k < self.members:
+            raise ValueError(f"Runs.member(k): k must be an int in [0, {self.members}); got {k!r}.")
+        return int(k) % self.members
+
+    def member(self, k: int):
+        """A compiled copy of the template holding member k's params, state and optimizer state: `fit`,
+        `evaluate`, `predict` and `save` it as any model (compiled with member k's optimizer)."""
+        k = self._member_check(k)
+        template = self._template
+        spec = template._session.compile_spec
+        settings = template._session.settings
+        model = template._with_layers(lambda layer: layer)
+        optimizer = self.optimizers[k] if self.optimizers is not None else spec["optimizer"]
+        model.compile(optimizer=optimizer, loss=spec["loss"], metrics=spec["metrics"],
+                      dtype_policy=spec["dtype_policy"], distribution=settings.distribution)
+        take = lambda tree: jax.tree.map(lambda leaf: jnp.asarray(leaf[k]), tree)  # noqa: E731
+        model.params, model.state = take(self.params), take(self.state)
+        session = model._session
+        opt_state = take(self.opt_state)
+        expected = jax.eval_shape(session.settings.optimizer.init, model.params)
+        if jax.tree.structure(expected) == jax.tree.structure(opt_state):
+            session.opt_state = opt_state
+            session.step = int(self.step[k])
+        return model
+
+    def _programs_and_groups(self):
+        session = self._template._session
+        placement = distribution_module.as_placement(session.settings.distribution)
+        groups = [list(range(s, min(s + self.group_size, self.members))) for s in range(0, self.members, self.group_size)]
+        return session, placement, groups
+
+    def _group_variables(self, placement, members):
+        taken = np.asarray(members + [members[-1]] * (self.group_size - len(members)))
+        take = lambda tree: jax.tree.map(lambda leaf: leaf[taken], tree)  # noqa: E731
+        return placement.put_members((take(self.params), take(self.state)))
+
+    def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose=0) -> dict[str, np.ndarray]:
+        """Every member's loss and metrics on `(x, y)`, inference mode: name -> numpy `[members]`."""
+        session, placement, groups = self._programs_and_groups()
+        batch_size = self._batch_size if batch_size is None else positive_count(batch_size, "Runs.evaluate(batch_size=...)")
+        check_verbose(verbose, "Runs.evaluate")
+        if x is None or y is None:
+            raise ValueError("Runs.evaluate needs x and y.")
+        inputs, labels = session._prepare(x, y, "Runs.evaluate")
+        data = placement.put_data((inputs, labels))
+        evaluate = _evaluate_program(session, batch_size)
+        parts = []
+        for members in groups:
+            params, state = self._group_variables(placement, members)
+            logs = jax.device_get(evaluate(params, state, *data, None))
+            parts.append({k: np.asarray(v)[: len(members)] for k, v in logs.items()})
+        order = session.settings.log_order
+        logs = {k: np.concatenate([p[k] for p in parts]) for k in order}
+        if verbose:
+            print(" - ".join(f"{k}: {v.mean():.4f} (members {v.min():.4f}-{v.max():.4f})" for k, v in logs.items()))
+        return logs
+
+    def predict(self, x, batch_size: int | None = None, verbose=0) -> np.ndarray:
+        """Every member's outputs for `x`: a numpy array `[members, n, ...]`."""
+        session, placement, groups = self._programs_and_groups()
+        batch_size = self._batch_size if batch_size is None else positive_count(batch_size, "Runs.predict(batch_size=...)")
+        check_verbose(verbose, "Runs.predict")
+        inputs = session._as_inputs(x, "Runs.predict")
+        session._output_struct(inputs, "Runs.predict")
+        settings = session.settings
+
+        def build():
+            return make_predict_many(session._pure_apply(), batch_size=batch_size, policy=settings.policy,
+                                     distribution=settings.distribution, with_state=True)
+
+        predict = session._program(("many-predict", batch_size), build)
+        data = placement.put_data(inputs)
+        parts = []
+        for members in groups:
+            params, state = self._group_variables(placement, members)
+            parts.append(distribution_module.host_array(predict(params, state, data))[: len(members)])
+        return np.concatenate(parts)
+
+
+class _GroupView:
+    """The stacked states of the group training now, shared by its members' callback views."""
+
+    def __init__(self, states: TrainState):
+        self.states = states
+        self.stop = [False] * jax.tree.leaves(states.params)[0].shape[0]
+
+
+class _MemberView:
+    """What a per-member callback sees as its model: member k's params and state, and `stop_training`."""
+
+    def __init__(self, group: _GroupView, k: int, template):
+        self._group, self._k, self._template = group, k, template
+
+    def describe(self) -> str:
+        return f"member {self._k} of {self._template.describe()}"
+
+    @property
+    def params(self):
+        return jax.tree.map(lambda leaf: leaf[self._k], self._group.states.params)
+
+    @params.setter
+    def params(self, value):
+        states = self._group.states
+        self._group.states = states._replace(params=_set_member(states.params, self._k, value))
+
+    @property
+    def state(self):
+        return jax.tree.map(lambda leaf: leaf[self._k], self._group.states.model_state)
+
+    @state.setter
+    def state(self, value):
+        states = self._group.states
+        self._group.states = states._replace(model_state=_set_member(states.model_state, self._k, value))
+
+    @property
+    def stop_training(self) -> bool:
+        return self._group.stop[self._k]
+
+    @stop_training.setter
+    def stop_training(self, value: bool) -> None:
+        self._group.stop[self._k] = bool(value)
+
+
+def _set_member(stacked, k: int, value):
+    return jax.tree.map(lambda leaf, v: leaf.at[k].set(v), stacked, value)
+
+
+def _seed(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what} must be an int; got {type(value).__name__} {value!r}.")
+    return int(value)
+
+
+def _members(seeds, folds, optimizers):
+    """(member count, each member's seed or None, folds or None, optimizers list or None), checked."""
+    counts = {}
+    if seeds is not None:
+        if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not len(seeds):
+            raise TypeError(f"fit_many(seeds=...) takes a non-empty list of ints; got {seeds!r}.")
+        seeds = [_seed(s, f"fit_many(seeds=...) element {i}") for i, s in enumerate(seeds)]
+        counts["seeds"] = len(seeds)
+    if folds is not None:
+        if isinstance(folds, bool) or not isinstance(folds, numbers.Integral) or folds < 2:
+            raise ValueError(f"fit_many(folds=...) must be an int >= 2 (the K of K-fold validation); got {folds!r}.")
+        folds = int(folds)
+        counts["folds"] = folds
+    if optimizers is not None:
+        if isinstance(optimizers, (str, bytes)) or not isinstance(optimizers, Sequence) or not len(optimizers):
+            raise TypeError(f"fit_many(optimizers=...) takes a non-empty list of optimizers; got {optimizers!r}.")
+        optimizers = list(optimizers)
+        counts["optimizers"] = len(optimizers)
+    if not counts:
+        raise ValueError("fit_many needs the members: seeds=[...], folds=K and/or optimizers=[...].")
+    if len(set(counts.values())) > 1:
+        raise ValueError(
+            f"fit_many: {', '.join(f'{k} give {v} members' for k, v in counts.items())}; member k takes element k "
+            "of each, so they must agree (for a grid, list every combination)."
+        )
+    return next(iter(counts.values())), seeds, folds, optimizers
+
+
+def _check_callbacks(callbacks):
+    per_member, shared = [], []
+    for cb in list(callbacks or []):
+        if not isinstance(cb, callbacks_module.Callback):
+            raise TypeError(f"callbacks must be funcnet.callbacks.Callback instances; got {type(cb).__name__} {cb!r}.")
+        if isinstance(cb, PER_MEMBER_CALLBACKS):
+            per_member.append(cb)
+        elif isinstance(cb, SHARED_CALLBACKS):
+            shared.append(cb)
+        else:
+            raise ValueError(
+                f"fit_many runs callbacks per member and takes EarlyStopping, TerminateOnNaN and CSVLogger; got "
+                f"{type(cb).__name__}, which needs one model. Train the members first and use runs.member(k) "
+                "(a compiled model: save it, or fit it on with any callback)."
+            )
+    return per_member, shared
+
+
+def _init_program(model, sample_shapes, member_optimizers):
+    """`init(keys, hyper) -> stacked TrainState`: each member as `fit(seed=s)` starts it, one compiled call."""
+
+    def one(key, hyper):
+        params, state = model.init_with_state(key, sample_shapes)
+        return TrainState(params, member_optimizers.build(hyper).init(params), jnp.zeros([], jnp.int32), key, state)
+
+    return jax.jit(jax.vmap(one))
+
+
+def _epoch_program(session, member_optimizers, batch_size: int, shuffle: bool, show_progress: bool, stop_on_nan: bool):
+    settings = session.settings
+
+    def build():
+        sink = ProgressBar() if show_progress else None
+        program = make_train_epoch_many(
+            session._pure_apply(), settings.loss_fn, member_optimizers.build, settings.metrics, batch_size=batch_size,
+            shuffle=shuffle, progress=sink.update if sink else None, stop_on_nan=stop_on_nan, policy=settings.policy,
+            distribution=settings.distribution, with_state=True)
+        return program, sink
+
+    return session._program(("many-epoch", member_optimizers.key, batch_size, shuffle, show_progress, stop_on_nan),
+                            build)
+
+
+def _evaluate_program(session, batch_size: int):
+    settings = session.settings
+
+    def build():
+        return make_evaluate_many(session._pure_apply(), settings.loss_fn, settings.metrics, batch_size=batch_size,
+                                  policy=settings.policy, distribution=settings.distribution, with_state=True)
+
+    return session._program(("many-evaluate", batch_size), build)
+
+
+def _per_member_bytes(model, settings, member_optimizers, params_spec, state_spec, inputs, labels, batch_size: int,
+                      train_samples: int) -> int:
+    """What one member adds to a group's memory (see `_member_memory`)."""
+    hyper = jax.tree.map(lambda leaf: leaf[0], member_optimizers.hyper)
+    opt_spec = jax.eval_shape(lambda p: member_optimizers.build(hyper).init(p), params_spec)
+    variables = _member_memory.tree_bytes((params_spec, opt_spec, state_spec))
+    step = make_train_step(model.frozen().apply_with_state, settings.loss_fn, member_optimizers.build(hyper),
+                           settings.metrics, policy=settings.policy, with_state=True)
+    batch = lambda a: jax.ShapeDtypeStruct((batch_size, *np.shape(a)[1:]), a.dtype)  # noqa: E731
+    x_spec = jax.tree.map(batch, inputs)
+    y_spec = batch(labels)
+    state = TrainState(params_spec, opt_spec, jax.ShapeDtypeStruct((), jnp.int32), jax.random.key(0), state_spec)
+    metric_states = tuple(m.init() for m in settings.metrics)
+    weight = jax.ShapeDtypeStruct((batch_size,), jnp.float32)
+    activations = _member_memory.step_bytes(
+        lambda s, ms, xb, yb, w: step(s, ms, xb, yb, w, jnp.sum(w), jax.random.key(0)),
+        state, metric_states, x_spec, y_spec, weight)
+    return 4 * variables + activations + 8 * train_samples
+
+
+def _report(progress, verbose: int, epoch: int, epochs: int, start: float, logs: dict, active) -> None:
+    """The epoch's line: each log's mean over the members that trained, and their range."""
+    if not verbose:
+        return
+    shown = {k: v[: len(active)][active] for k, v in logs.items()}
+    text = " - ".join(f"{k}: {v.mean():.4f} ({v.min():.4f}-{v.max():.4f})" for k, v in shown.items() if v.size)
+    members = f"{int(np.sum(active))} members"
+    if progress is not None:
+        progress.close(f"{members} - {text}")
+    else:
+        print(f"Epoch {epoch + 1}/{epochs} - {time.perf_counter() - start:.2f}s - {members} - {text}", flush=True)
+
+
+__all__ = ["Runs", "fit_many"]
