@@ -138,7 +138,7 @@ def fit_many(model, x=None, y=None, *, seeds: Sequence[int] | None = None, folds
     evaluate_fn = _evaluate_program(session, batch_size)
     x_dev, y_dev = placement.put_data(inputs), placement.put_data(labels)
     val_dev = placement.put_data(validation) if validation is not None else (x_dev, y_dev) if folds else None
-    init_fn = _init_program(model, sample_shapes, member_optimizers)
+    init_fn = _init_program(session, sample_shapes, member_optimizers)
 
     groups = [list(range(start, min(start + group, count))) for start in range(0, count, group)]
     callback_copies = [[copy.deepcopy(cb) for cb in member_callbacks] for _ in range(count)]
@@ -155,7 +155,7 @@ def fit_many(model, x=None, y=None, *, seeds: Sequence[int] | None = None, folds
             print(f"Members {group_members[0]}-{group_members[-1]} of {count} (groups of {group})", flush=True)
         real = len(group_members)
         taken = np.asarray(group_members + [group_members[-1]] * (group - real))  # the last group padded
-        keys = jnp.stack([jax.random.key(seeds[k]) for k in taken])
+        keys = jax.random.wrap_key_data(np.stack([jax.random.key_data(jax.random.key(seeds[k])) for k in taken]))
         hyper = member_optimizers.take(taken)
         states = placement.put_members(init_fn(keys, hyper))
         hyper = placement.put_members(hyper)
@@ -205,7 +205,7 @@ def fit_many(model, x=None, y=None, *, seeds: Sequence[int] | None = None, folds
         for k in group_members:
             for cb in callback_copies[k]:
                 cb.on_train_end()
-        finals.append(jax.tree.map(lambda leaf: leaf[:real], view.states))
+        finals.append(view.states if real == group else jax.tree.map(lambda leaf: leaf[:real], view.states))
     for cb in shared_callbacks:
         cb.on_train_end()
     history = {name: np.stack([row.get(name, np.full(count, np.nan)) for row in rows], axis=1) if rows
@@ -437,14 +437,20 @@ def _check_callbacks(callbacks):
     return per_member, shared
 
 
-def _init_program(model, sample_shapes, member_optimizers):
+def _init_program(session, sample_shapes, member_optimizers):
     """`init(keys, hyper) -> stacked TrainState`: each member as `fit(seed=s)` starts it, one compiled call."""
 
-    def one(key, hyper):
-        params, state = model.init_with_state(key, sample_shapes)
-        return TrainState(params, member_optimizers.build(hyper).init(params), jnp.zeros([], jnp.int32), key, state)
+    def build():
+        model = session.model.frozen()
 
-    return jax.jit(jax.vmap(one))
+        def one(key, hyper):
+            params, state = model.init_with_state(key, sample_shapes)
+            return TrainState(params, member_optimizers.build(hyper).init(params), jnp.zeros([], jnp.int32), key, state)
+
+        return jax.jit(jax.vmap(one))
+
+    shapes = sample_shapes if isinstance(sample_shapes, list) else [sample_shapes]
+    return session._program(("many-init", tuple(map(tuple, shapes)), member_optimizers.key), build)
 
 
 def _epoch_program(session, member_optimizers, batch_size: int, shuffle: bool, show_progress: bool, stop_on_nan: bool):
