@@ -5,12 +5,10 @@
 
 1. K-fold validation as the book does it (K=4, 100 epochs of batch 1, then each fold's validation MAE;
    the book's notebook: mean 2.384). Batch-1 training is 4 x 100 x 303 = 121,200 steps of a tiny
-   network: one at a time it is all per-step overhead, so the four folds train side by side. Each
-   fold is a `funcnet.training` epoch (`make_train_epoch`, the program `fit` runs); `jax.vmap` runs
-   the four over fold-stacked params, optimizer states, keys and data, and a `lax.scan` over epochs
-   makes the whole K-fold run one compiled program. Fold i trains on the same 303 samples, from the
-   same initial params (`model.init(jax.random.key(seed * 4 + i))`) and in the same order as
-   `fit(..., batch_size=1, seed=seed * 4 + i)` would, which `check_against_fit` verifies.
+   network: one at a time it is all per-step overhead, so the four folds train side by side, with
+   `models.fit_many(model, x, y, folds=4, seeds=...)`: one compiled program vmaps `fit`'s epoch over
+   the folds. Fold i trains on the same 303 samples, from the same initial params and in the same
+   order as `fit(..., batch_size=1, seed=seed * 4 + i)` would, which `check_against_fit` verifies.
 2. The book's 500-epoch run: the validation MAE per epoch averaged over the folds, raw and smoothed
    (exponential moving average, factor 0.9, first 10 epochs dropped).
 3. The final model: a fresh network, 80 epochs of batch 16 on all 404 samples, test MAE (book: 2.553).
@@ -28,10 +26,9 @@ import sys
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from funcnet import datasets, layers, losses, metrics, models, training
+from funcnet import datasets, layers, models
 
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the experiments' shared helpers
@@ -88,108 +85,51 @@ def fold_seeds(seed: int, k: int = 4) -> list[int]:
     return [seed * k + i for i in range(k)]
 
 
-def _stack(trees):
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
-
-
-def initial_states(model, optimizer, seeds: list[int]) -> training.TrainState:
-    """Fold-stacked `TrainState`s, each as `fit(seed=s)` starts: params `init(key(s))`, rng `key(s)`."""
-    return _stack([training.TrainState.create(model.init(jax.random.key(s)), optimizer, rng=jax.random.key(s)) for s in seeds])
-
-
-def make_kfold_program(model, optimizer, epochs: int, batch_size: int = 1):
-    """`run(states, folds, first_epoch) -> (states, logs)`: `epochs` epochs of every fold, one compiled program.
-
-    `logs` maps `loss`, `mae`, `val_loss`, `val_mae` to `[epochs, K]` arrays (training values are the
-    epoch means, as `fit` logs them; validation values are measured after each epoch).
-    """
-    mae = metrics.get("mae")
-    epoch = training.make_train_epoch(model.apply, losses.mean_squared_error, optimizer, [mae], batch_size=batch_size)
-    evaluate = training.make_evaluate(model.apply, losses.mean_squared_error, [mae], batch_size=128)
-    epoch_all_folds = jax.vmap(epoch, in_axes=(0, 0, 0, None))
-    evaluate_all_folds = jax.vmap(evaluate)
-
-    @jax.jit
-    def run(states, folds: Folds, first_epoch):
-        def one_epoch(states, epoch_index):
-            states, logs = epoch_all_folds(states, folds.x_train, folds.y_train, epoch_index)
-            val = evaluate_all_folds(states.params, folds.x_val, folds.y_val)
-            return states, {"loss": logs["loss"], "mae": logs["mae"], "val_loss": val["loss"], "val_mae": val["mae"]}
-
-        return jax.lax.scan(one_epoch, states, first_epoch + jnp.arange(epochs))
-
-    return run
-
-
 class KFoldResult(NamedTuple):
-    history: dict  # name -> float64 [epochs, K]
-    seconds: float  # wall-clock of the training, compilation excluded
-    compile_seconds: float  # 0 when the program was compiled by an earlier call
+    history: dict  # name -> float64 [K, epochs], as fit_many's Runs.history
+    seconds: float  # wall-clock of the whole fit_many call (the first call of a process compiles)
 
 
-# Compiled K-fold programs by (epochs, batch size, rmsprop variant, K, fold sizes): compiled once per
-# process, so later seeds (and the 500-epoch run, five calls of the 100-epoch program) reuse them.
-_PROGRAMS: dict = {}
-
-
-def compiled_kfold_program(epochs: int, batch_size: int, rmsprop: str, k: int, num_train: int, num_val: int):
-    """`(program, seconds spent compiling it now)`: 0 seconds when an earlier call compiled it."""
-    key = (epochs, batch_size, rmsprop, k, num_train, num_val)
-    if key in _PROGRAMS:
-        return _PROGRAMS[key], 0.0
+def compile_model(rmsprop: str = "keras3") -> models.Sequential:
     model = build_model()
-    optimizer = common.rmsprop(rmsprop)
-    states = initial_states(model, optimizer, fold_seeds(0, k))
-    shapes = ((num_train, 13), (num_train, 1), (num_val, 13), (num_val, 1))
-    folds = Folds(*(jax.ShapeDtypeStruct((k, *shape), jnp.float32) for shape in shapes))
-    with common.Timer() as timer:
-        _PROGRAMS[key] = make_kfold_program(model, optimizer, epochs, batch_size).lower(states, folds, 0).compile()
-    return _PROGRAMS[key], timer.seconds
+    model.compile(optimizer=common.compile_optimizer(rmsprop), loss="mse", metrics=["mae"])
+    return model
 
 
 def kfold(data: BostonData, epochs: int = 100, seed: int = 0, k: int = 4, batch_size: int = 1,
           rmsprop: str = "keras3") -> KFoldResult:
-    """K-fold validation with all folds trained side by side, in calls of 100 epochs where `epochs` allows."""
-    folds = jax.device_put(make_folds(data.x_train, data.y_train, k))
-    block = 100 if epochs % 100 == 0 else epochs
-    run, compile_seconds = compiled_kfold_program(block, batch_size, rmsprop, k, folds.x_train.shape[1], folds.x_val.shape[1])
-    states = initial_states(build_model(), common.rmsprop(rmsprop), fold_seeds(seed, k))
+    """K-fold validation with all folds trained side by side (`models.fit_many(folds=k)`), fold i with seed
+    `fold_seeds(seed)[i]`."""
     with common.Timer() as timer:
-        chunks = []
-        for start in range(0, epochs, block):
-            states, logs = run(states, folds, start)
-            chunks.append(logs)
-        history = {key: np.concatenate([np.asarray(c[key], np.float64) for c in chunks]) for key in chunks[0]}
-    return KFoldResult(history, timer.seconds, compile_seconds)
+        runs = models.fit_many(compile_model(rmsprop), data.x_train, data.y_train, folds=k, seeds=fold_seeds(seed, k),
+                               epochs=epochs, batch_size=batch_size, verbose=0)
+    return KFoldResult({key: np.asarray(value, np.float64) for key, value in runs.history.items()}, timer.seconds)
 
 
 def check_against_fit(data: BostonData, epochs: int = 3, seed: int = 0, fold: int = 1, k: int = 4):
     """Trains fold `fold` alone with `fit` (batch 1, `seed=fold_seeds(seed)[fold]`, validation on the fold)
-    and compares it with the vmapped K-fold run over `epochs` epochs.
+    and compares it with `fit_many`'s member `fold` over `epochs` epochs.
 
     Returns `(largest relative difference over loss, mae, val_loss and val_mae, fit's history,
-    the vmapped run's history)`.
+    fit_many's history)`.
     """
     folds = make_folds(data.x_train, data.y_train, k)
-    model = build_model()
-    model.compile(optimizer="rmsprop", loss="mse", metrics=["mae"])
+    model = compile_model()
     history = model.fit(folds.x_train[fold], folds.y_train[fold], epochs=epochs, batch_size=1, verbose=0,
                         validation_data=(folds.x_val[fold], folds.y_val[fold]), seed=fold_seeds(seed, k)[fold]).history
-    vmapped = kfold(data, epochs=epochs, seed=seed, k=k).history
+    together = kfold(data, epochs=epochs, seed=seed, k=k).history
     worst = 0.0
     for key in ("loss", "mae", "val_loss", "val_mae"):
         alone = np.asarray(history[key], np.float64)
-        together = vmapped[key][:, fold]
-        worst = max(worst, float(np.max(np.abs(alone - together) / np.abs(alone))))
-    return worst, history, vmapped
+        worst = max(worst, float(np.max(np.abs(alone - together[key][fold]) / np.abs(alone))))
+    return worst, history, together
 
 
 def final_model(data: BostonData, epochs: int = 80, batch_size: int = 16, seed: int = 0, rmsprop: str = "keras3",
                 save: str | None = None):
     """A fresh network trained on all 404 samples; returns (test MAE, history, seconds). `save`: write the
     trained model there (a .keras archive)."""
-    model = build_model()
-    model.compile(optimizer=common.compile_optimizer(rmsprop), loss="mse", metrics=["mae"])
+    model = compile_model(rmsprop)
     with common.Timer() as timer:
         history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, verbose=0, seed=seed)
         _, test_mae = model.evaluate(data.x_test, data.y_test, verbose=0)
@@ -208,7 +148,7 @@ def smooth_curve(points, factor: float = 0.9) -> np.ndarray:
 
 def plot_kfold(runs: list[dict], path, title: str) -> str:
     """Training MAE (dots) and validation MAE (line) per epoch, averaged over the folds, for each seed."""
-    per_seed = [{key: value.mean(axis=1) for key, value in run.items()} for run in runs]
+    per_seed = [{key: value.mean(axis=0) for key, value in run.items()} for run in runs]
     figure = common.agg_figure(figsize=(12, 4.6), layout="constrained")
     ax_loss, ax_mae = figure.subplots(1, 2)
     common.plot_train_val(ax_loss, per_seed, "loss", "loss (MSE)")
@@ -231,7 +171,7 @@ def plot_long_run(histories: list[dict], path, title: str) -> str:
 
     Unlike the book's figure 3.10, whose x axis restarts at 1 after dropping 10 epochs, the smoothed
     curve is drawn at its true epochs (11 onwards)."""
-    average = np.stack([h["val_mae"].mean(axis=1) for h in histories])  # [seeds, epochs]
+    average = np.stack([h["val_mae"].mean(axis=0) for h in histories])  # [seeds, epochs]
     smoothed = np.stack([smooth_curve(a[10:]) for a in average])
     epochs = np.arange(1, average.shape[1] + 1)
     figure = common.agg_figure(figsize=(12, 4.4), layout="constrained")
@@ -277,18 +217,17 @@ def main(argv: list[str] | None = None) -> dict:
     worst = None
     if not args.no_check:
         worst = check_against_fit(data, epochs=2, seed=seeds[0])[0]
-        print(f"vmapped folds vs fit on fold 1 alone, 2 epochs: largest relative difference {worst:.2e}", flush=True)
+        print(f"fit_many's folds vs fit on fold 1 alone, 2 epochs: largest relative difference {worst:.2e}", flush=True)
 
-    runs, fold_maes, seconds, compile_seconds = [], [], [], 0.0
+    runs, fold_maes, seconds = [], [], []
     for seed in seeds:
         result = kfold(data, epochs=args.epochs, seed=seed, rmsprop=args.rmsprop)
-        compile_seconds += result.compile_seconds
         runs.append(result.history)
-        fold_maes.append(result.history["val_mae"][-1])
+        fold_maes.append(result.history["val_mae"][:, -1])
         seconds.append(result.seconds)
         print(f"seed {seed}: {args.epochs} epochs x 4 folds, batch 1: validation MAE per fold "
               f"{np.round(fold_maes[-1], 3).tolist()}, mean {fold_maes[-1].mean():.3f}  "
-              f"(training {result.seconds:.2f}s, compiling {result.compile_seconds:.1f}s)", flush=True)
+              f"(fit_many {result.seconds:.2f}s)", flush=True)
     kfold_png = plot_kfold(runs, os.path.join(args.out, "boston_kfold.png"),
                            f"Boston housing, 4-fold validation, {args.epochs} epochs of batch 1 "
                            f"({len(seeds)} seed{'s' * (len(seeds) > 1)}; band: range over seeds)")
@@ -297,13 +236,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.long_epochs:
         for seed in seeds[: args.long_seeds]:
             result = kfold(data, epochs=args.long_epochs, seed=seed, rmsprop=args.rmsprop)
-            smoothed = smooth_curve(result.history["val_mae"].mean(axis=1)[10:])
+            smoothed = smooth_curve(result.history["val_mae"].mean(axis=0)[10:])
             long_runs.append(result.history)
             long_minima.append((int(np.argmin(smoothed)) + 11, float(smoothed.min())))
             long_seconds.append(result.seconds)
             print(f"seed {seed}: {args.long_epochs} epochs x 4 folds: smoothed validation MAE minimum "
-                  f"{smoothed.min():.3f} at epoch {long_minima[-1][0]} (training {result.seconds:.2f}s, "
-                  f"compiling {result.compile_seconds:.1f}s)", flush=True)
+                  f"{smoothed.min():.3f} at epoch {long_minima[-1][0]} (fit_many {result.seconds:.2f}s)", flush=True)
         n = len(long_runs)
         long_png = plot_long_run(long_runs, os.path.join(args.out, "boston_validation_mae.png"),
                                  f"Boston housing, 4-fold validation, {args.long_epochs} epochs of batch 1 "
@@ -321,10 +259,10 @@ def main(argv: list[str] | None = None) -> dict:
     print("figures:", ", ".join(figures))
     long_text = (f" | {args.long_epochs}-epoch smoothed minimum " +
                  ", ".join(f"{v:.3f} at epoch {e}" for e, v in long_minima) +
-                 f" (training {common.format_values(long_seconds, 2)}s)") if long_minima else ""
+                 f" (fit_many {common.format_values(long_seconds, 2)}s)") if long_minima else ""
     print(f"results: k-fold mean validation MAE {common.format_values([m.mean() for m in fold_maes], 3)} "
-          f"(book {BOOK_KFOLD_MAE:.3f}), {args.epochs} epochs x 4 folds of batch 1: training "
-          f"{common.format_values(seconds, 2)}s, compiling {compile_seconds:.1f}s once{long_text} | final test MAE {common.format_values(test_maes, 3)} "
+          f"(book {BOOK_KFOLD_MAE:.3f}), {args.epochs} epochs x 4 folds of batch 1: fit_many "
+          f"{common.format_values(seconds, 2)}s (the first compiles){long_text} | final test MAE {common.format_values(test_maes, 3)} "
           f"(book {BOOK_TEST_MAE:.3f})")
     return {"kfold": runs, "kfold_seconds": seconds, "long": long_runs, "test_maes": test_maes,
             "vmap_vs_fit": worst, "figures": figures}

@@ -1,6 +1,6 @@
 """The book's experiments on real data (experiments/{mnist,imdb,reuters,boston_housing,sgd_variants}.py):
 each script's command line runs on small settings, learns, prints its results line and writes its
-figures; Boston's vmapped K-fold training is the same as training one fold alone with `fit`."""
+figures; Boston's K-fold training with `fit_many` is the same as training one fold alone with `fit`."""
 import importlib.util
 import pathlib
 
@@ -92,7 +92,7 @@ def test_reuters_one_hot_and_sparse_labels_agree_and_the_bottleneck_trains(data_
 
 
 @pytest.mark.data
-def test_boston_vmapped_folds_train_as_fit_trains_one_fold(boston, data_dir):
+def test_boston_fit_many_folds_train_as_fit_trains_one_fold(boston, data_dir):
     data = boston.load_data(data_dir)
     # Standardised with the training samples' statistics only.
     np.testing.assert_allclose(data.x_train.mean(axis=0), 0.0, atol=1e-5)
@@ -101,11 +101,11 @@ def test_boston_vmapped_folds_train_as_fit_trains_one_fold(boston, data_dir):
 
     worst, fit_history, vmapped = boston.check_against_fit(data, epochs=2, seed=0, fold=1)
     assert worst < 1e-4, worst
-    assert {key: value.shape for key, value in vmapped.items()} == {k: (2, 4) for k in ("loss", "mae", "val_loss", "val_mae")}
-    np.testing.assert_allclose(vmapped["val_mae"][:, 1], fit_history["val_mae"], rtol=1e-4)
+    assert {key: value.shape for key, value in vmapped.items()} == {k: (4, 2) for k in ("loss", "mae", "val_loss", "val_mae")}
+    np.testing.assert_allclose(vmapped["val_mae"][1], fit_history["val_mae"], rtol=1e-4)
     # The folds differ (own validation slice, own initial params and order) and all learn.
-    assert len(set(np.round(vmapped["val_mae"][-1], 4))) == 4
-    assert np.all(vmapped["loss"][1] < vmapped["loss"][0])
+    assert len(set(np.round(vmapped["val_mae"][:, -1], 4))) == 4
+    assert np.all(vmapped["loss"][:, 1] < vmapped["loss"][:, 0])
 
 
 def test_boston_folds_and_smoothing_are_the_books(boston):
@@ -125,11 +125,11 @@ def test_boston_script_trains_and_draws(boston, data_dir, tmp_path, capsys):
     result = boston.main(["--epochs", "2", "--long-epochs", "12", "--final-epochs", "5", "--no-check",
                           "--out", str(tmp_path), "--data-dir", data_dir])
     (history,) = result["kfold"]
-    assert history["val_mae"].shape == (2, 4)
+    assert history["val_mae"].shape == (4, 2)
     (long_history,) = result["long"]
-    assert long_history["val_mae"].shape == (12, 4)
-    assert np.all(long_history["val_mae"][-1] < long_history["val_mae"][0])
-    assert np.all(long_history["val_mae"][-1] < 6.0)  # the targets' spread is ~9.2 k$
+    assert long_history["val_mae"].shape == (4, 12)
+    assert np.all(long_history["val_mae"][:, -1] < long_history["val_mae"][:, 0])
+    assert np.all(long_history["val_mae"][:, -1] < 6.0)  # the targets' spread is ~9.2 k$
     assert result["test_maes"][0] < 6.0
     _assert_figures(tmp_path, result["figures"], ["boston_kfold.png", "boston_validation_mae.png"])
     assert "results: k-fold mean validation MAE" in capsys.readouterr().out
