@@ -89,6 +89,26 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 
+class SeedRuns(NamedTuple):
+    """One network trained once per seed side by side (`models.fit_many`)."""
+
+    runs: Any  # the funcnet.models.Runs
+    histories: list  # per seed, `fit`'s `history.history` (name -> list of floats)
+    seconds: float  # the whole fit_many call, compile included
+
+
+def fit_seeds(model, x, y, seeds: Sequence[int], **fit_kwargs) -> SeedRuns:
+    """`model.fit(x, y, seed=s, **fit_kwargs)` for every seed in `seeds`, as one compiled program: member k
+    is the fit with seed `seeds[k]` (to float rounding; bit for bit on a CPU)."""
+    from funcnet import models
+
+    with Timer() as timer:
+        runs = models.fit_many(model, x, y, seeds=list(seeds), verbose=0, **fit_kwargs)
+    histories = [{name: [float(v) for v in values[k] if np.isfinite(v)] for name, values in runs.history.items()}
+                 for k in range(len(seeds))]
+    return SeedRuns(runs, histories, timer.seconds)
+
+
 # --------------------------------------------------------------------------------------------
 # Statistics over seeds
 # --------------------------------------------------------------------------------------------

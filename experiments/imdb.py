@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import jax
 import numpy as np
@@ -102,6 +102,32 @@ def train_final(data: ImdbData, epochs: int = 4, seed: int = 0, batch_size: int 
     return FinalRun(float(test_loss), float(test_accuracy), history.history, timer.seconds, model)
 
 
+def train_seeds(data: ImdbData, epochs: int = 20, final_epochs: int = 4, seeds: Sequence[int] = (0,),
+                num_val: int = 10000, batch_size: int = 512, rmsprop: str = "keras3"):
+    """`(train_with_validation, train_final)` for every seed, each network's seeds side by side in one
+    program (`models.fit_many`): the same runs, to float rounding; `seconds` is each call's time divided
+    among the seeds. One seed: the two functions above."""
+    if len(seeds) == 1:
+        return ([train_with_validation(data, epochs, seeds[0], num_val, batch_size, rmsprop)],
+                [train_final(data, final_epochs, seeds[0], batch_size, rmsprop)])
+
+    def compiled():
+        model = build_model()
+        model.compile(optimizer=common.compile_optimizer(rmsprop), loss="binary_crossentropy", metrics=["accuracy"])
+        return model
+
+    curves = common.fit_seeds(compiled(), data.x_train[num_val:], data.y_train[num_val:], seeds, epochs=epochs,
+                              batch_size=batch_size, validation_data=(data.x_train[:num_val], data.y_train[:num_val]))
+    with common.Timer() as timer:
+        final = common.fit_seeds(compiled(), data.x_train, data.y_train, seeds, epochs=final_epochs,
+                                 batch_size=batch_size)
+        test = final.runs.evaluate(data.x_test, data.y_test, batch_size=batch_size)
+    n = len(seeds)
+    return ([CurvesRun(h, curves.seconds / n, len(data.x_train) - num_val, num_val) for h in curves.histories],
+            [FinalRun(float(test["loss"][k]), float(test["accuracy"][k]), h, timer.seconds / n,
+                      final.runs.member(k) if k == 0 else None) for k, h in enumerate(final.histories)])
+
+
 def plot(runs: list[CurvesRun], path) -> str:
     n = len(runs)
     return common.save_history_figure(
@@ -126,19 +152,15 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"IMDB: {len(data.x_train)} training, {len(data.x_test)} test reviews, 10,000 words "
           f"(loaded and vectorised in {load_timer.seconds:.1f}s); seeds {seeds}; rmsprop {args.rmsprop}; "
           f"devices {jax.devices()}", flush=True)
-    curves, finals = [], []
-    for seed in seeds:
-        run = train_with_validation(data, args.epochs, seed, num_val=args.num_val, rmsprop=args.rmsprop)
-        curves.append(run)
+    curves, finals = train_seeds(data, args.epochs, args.final_epochs, seeds, num_val=args.num_val,
+                                 rmsprop=args.rmsprop)
+    common.save_model(args, finals[0].model)
+    for seed, run, final in zip(seeds, curves, finals):
         h = run.history
         best = int(np.argmin(h["val_loss"]))
         print(f"seed {seed}: {args.epochs} epochs: val_loss min {h['val_loss'][best]:.4f} at epoch {best + 1}, "
               f"max val acc {max(h['val_accuracy']):.4f}, final val acc {h['val_accuracy'][-1]:.4f}, "
               f"final train acc {h['accuracy'][-1]:.4f}  ({run.seconds:.1f}s)", flush=True)
-        final = train_final(data, args.final_epochs, seed, rmsprop=args.rmsprop)
-        finals.append(final)
-        if len(finals) == 1:
-            common.save_model(args, final.model)
         print(f"seed {seed}: {args.final_epochs} epochs on all 25,000: test loss {final.test_loss:.4f}, "
               f"test acc {final.test_accuracy:.4f}  ({final.seconds:.1f}s)", flush=True)
     png = plot(curves, os.path.join(args.out, "imdb.png"))

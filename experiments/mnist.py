@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import jax
 import numpy as np
@@ -95,6 +95,22 @@ def train(data: MnistData, epochs: int = 5, batch_size: int = 128, seed: int = 0
     return Run(history.history, float(test_loss), float(test_accuracy), timer.seconds, network)
 
 
+def train_seeds(data: MnistData, epochs: int = 5, batch_size: int = 128, seeds: Sequence[int] = (0,),
+                rmsprop: str = "keras3", dtype_policy: str = "float32") -> list[Run]:
+    """`train` for every seed, side by side in one program (`models.fit_many`): the same runs, to float
+    rounding; each `Run.seconds` is the whole call's time divided among the seeds."""
+    network = build_model()
+    network.compile(optimizer=common.compile_optimizer(rmsprop), loss="categorical_crossentropy", metrics=["accuracy"],
+                    dtype_policy=dtype_policy)
+    with common.Timer() as timer:
+        trained = common.fit_seeds(network, data.x_train, data.y_train, seeds, epochs=epochs, batch_size=batch_size,
+                                   validation_data=(data.x_test, data.y_test))
+        test = trained.runs.evaluate(data.x_test, data.y_test, batch_size=batch_size)
+    return [Run(history, float(test["loss"][k]), float(test["accuracy"][k]), timer.seconds / len(seeds),
+                trained.runs.member(k) if k == 0 else None)
+            for k, history in enumerate(trained.histories)]
+
+
 def plot(runs: list[Run], path) -> str:
     n = len(runs)
     return common.save_history_figure(
@@ -128,12 +144,14 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"MNIST: {len(data.x_train)} training, {len(data.x_test)} test images; {args.epochs} epochs of batch "
           f"{args.batch_size}; seeds {seeds}; rmsprop {args.rmsprop}; dtype policy {args.dtype_policy}; "
           f"devices {jax.devices()}{' (data parallel)' if args.data_parallel else ''}", flush=True)
-    runs = []
-    for seed in seeds:
-        run = train(data, args.epochs, args.batch_size, seed, args.rmsprop, args.dtype_policy, args.data_parallel)
-        runs.append(run)
-        if len(runs) == 1:
-            common.save_model(args, run.model)
+    if len(seeds) > 1 and not args.data_parallel and jax.process_count() == 1:
+        # All seeds side by side in one program (DataParallel runs split the batches, so they loop).
+        runs = train_seeds(data, args.epochs, args.batch_size, seeds, args.rmsprop, args.dtype_policy)
+    else:
+        runs = [train(data, args.epochs, args.batch_size, seed, args.rmsprop, args.dtype_policy, args.data_parallel)
+                for seed in seeds]
+    common.save_model(args, runs[0].model)
+    for seed, run in zip(seeds, runs):
         h = run.history
         print(f"seed {seed}: loss {np.round(h['loss'], 4).tolist()}  train acc {h['accuracy'][-1]:.4f}  "
               f"test loss {run.test_loss:.4f}  test acc {run.test_accuracy:.4f}  ({run.seconds:.1f}s)", flush=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import jax
 import numpy as np
@@ -118,6 +118,24 @@ def train(data: ReutersData, epochs: int = 20, seed: int = 0, labels: str = "one
     return Run(history.history, float(test_loss), float(test_accuracy), timer.seconds, model)
 
 
+def train_seeds(data: ReutersData, epochs: int = 20, seeds: Sequence[int] = (0,), labels: str = "one-hot",
+                bottleneck: int = 64, batch_size: int = 512, num_val: int = 1000, rmsprop: str = "keras3") -> list[Run]:
+    """`train` for every seed, side by side in one program (`models.fit_many`): the same runs, to float
+    rounding; each `Run.seconds` is the whole call's time divided among the seeds. One seed: `train`."""
+    if len(seeds) == 1:
+        return [train(data, epochs, seeds[0], labels, bottleneck, batch_size, num_val, rmsprop)]
+    y_train, y_test = encode(data.y_train, labels), encode(data.y_test, labels)
+    model = build_model(bottleneck)
+    model.compile(optimizer=common.compile_optimizer(rmsprop), loss=LOSSES[labels], metrics=["accuracy"])
+    with common.Timer() as timer:
+        trained = common.fit_seeds(model, data.x_train[num_val:], y_train[num_val:], seeds, epochs=epochs,
+                                   batch_size=batch_size, validation_data=(data.x_train[:num_val], y_train[:num_val]))
+        test = trained.runs.evaluate(data.x_test, y_test, batch_size=batch_size)
+    return [Run(history, float(test["loss"][k]), float(test["accuracy"][k]), timer.seconds / len(seeds),
+                trained.runs.member(k) if k == 0 else None)
+            for k, history in enumerate(trained.histories)]
+
+
 def largest_difference(a: Run, b: Run) -> float:
     """The largest absolute difference between two runs' histories and test loss and accuracy."""
     diffs = [np.max(np.abs(np.subtract(a.history[k], b.history[k]))) for k in a.history]
@@ -142,27 +160,23 @@ def main(argv: list[str] | None = None) -> dict:
     data = load_data(args.data_dir, args.train_samples, args.test_samples)
     print(f"Reuters: {len(data.x_train)} training, {len(data.x_test)} test newswires, 10,000 words, 46 topics; "
           f"seeds {seeds}; rmsprop {args.rmsprop}; devices {jax.devices()}", flush=True)
-    curves, finals, finals_sparse, bottlenecks, differences = [], [], [], [], []
-    for seed in seeds:
-        run = train(data, args.epochs, seed, num_val=args.num_val, rmsprop=args.rmsprop)
-        curves.append(run)
-        if len(curves) == 1:
-            common.save_model(args, run.model)
+    # Each network trains for all seeds side by side in one program (`models.fit_many`).
+    curves = train_seeds(data, args.epochs, seeds, num_val=args.num_val, rmsprop=args.rmsprop)
+    common.save_model(args, curves[0].model)
+    finals = train_seeds(data, args.final_epochs, seeds, "one-hot", num_val=args.num_val, rmsprop=args.rmsprop)
+    finals_sparse = train_seeds(data, args.final_epochs, seeds, "sparse", num_val=args.num_val, rmsprop=args.rmsprop)
+    bottlenecks = train_seeds(data, args.bottleneck_epochs, seeds, bottleneck=4, batch_size=128, num_val=args.num_val,
+                              rmsprop=args.rmsprop)
+    differences = [largest_difference(a, b) for a, b in zip(finals, finals_sparse)]
+    for seed, run, one_hot, sparse, narrow, difference in zip(seeds, curves, finals, finals_sparse, bottlenecks,
+                                                               differences):
         h = run.history
         best = int(np.argmin(h["val_loss"]))
         print(f"seed {seed}: {args.epochs} epochs: val_loss min {h['val_loss'][best]:.4f} at epoch {best + 1}, "
               f"max val acc {max(h['val_accuracy']):.4f}, final val acc {h['val_accuracy'][-1]:.4f} ({run.seconds:.1f}s)", flush=True)
-        one_hot = train(data, args.final_epochs, seed, "one-hot", num_val=args.num_val, rmsprop=args.rmsprop)
-        sparse = train(data, args.final_epochs, seed, "sparse", num_val=args.num_val, rmsprop=args.rmsprop)
-        finals.append(one_hot)
-        finals_sparse.append(sparse)
-        differences.append(largest_difference(one_hot, sparse))
         print(f"seed {seed}: {args.final_epochs} epochs: test acc one-hot {one_hot.test_accuracy:.4f}, sparse "
               f"{sparse.test_accuracy:.4f}; test loss one-hot {one_hot.test_loss:.6f}, sparse {sparse.test_loss:.6f}; "
-              f"largest history difference {differences[-1]:.1e} ({one_hot.seconds:.1f}s, {sparse.seconds:.1f}s)", flush=True)
-        narrow = train(data, args.bottleneck_epochs, seed, bottleneck=4, batch_size=128, num_val=args.num_val,
-                       rmsprop=args.rmsprop)
-        bottlenecks.append(narrow)
+              f"largest history difference {difference:.1e} ({one_hot.seconds:.1f}s, {sparse.seconds:.1f}s)", flush=True)
         print(f"seed {seed}: bottleneck Dense(4), {args.bottleneck_epochs} epochs of batch 128: final val acc "
               f"{narrow.history['val_accuracy'][-1]:.4f}, max {max(narrow.history['val_accuracy']):.4f}, "
               f"test acc {narrow.test_accuracy:.4f} ({narrow.seconds:.1f}s)", flush=True)

@@ -8,6 +8,11 @@ placed once. The free memory is the device's (`bytes_limit - bytes_in_use` where
 as GPUs and TPUs do) or, on a CPU, the host's available memory (`/proc/meminfo`'s `MemAvailable`).
 Members beyond one group train group after group, each group one program of the same shape, with the
 same results.
+
+Within a group, the members step together (every step of the program trains all of them) on devices
+whose batched matrix products are efficient, and on a CPU when the steps are small (their fixed cost,
+which stepping together shares, outweighs the work); a CPU with compute-bound steps runs them one after
+another inside the same program (`one_at_a_time`).
 """
 from __future__ import annotations
 
@@ -42,9 +47,46 @@ def _jaxpr_bytes(jaxpr) -> int:
     return total
 
 
-def step_bytes(step, *abstract_args) -> int:
-    """A bound on what one call of `step` computes: the bytes of every intermediate value of its jaxpr."""
-    return _jaxpr_bytes(jax.make_jaxpr(step)(*abstract_args).jaxpr)
+def _jaxpr_flops(jaxpr) -> int:
+    """The multiply-adds (x2) of the matrix products and convolutions of `jaxpr`, inner jaxprs included
+    (a loop's body once)."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        if name == "dot_general":
+            (lhs_contract, _), _ = eqn.params["dimension_numbers"]
+            lhs = eqn.invars[0].aval.shape
+            total += 2 * math.prod(eqn.outvars[0].aval.shape) * math.prod(lhs[d] for d in lhs_contract)
+        elif name == "conv_general_dilated":
+            rhs = eqn.invars[1].aval.shape  # kernel: its spatial size times input channels per group
+            out_features = rhs[eqn.params["dimension_numbers"].rhs_spec[0]]
+            total += 2 * math.prod(eqn.outvars[0].aval.shape) * math.prod(rhs) // max(out_features, 1)
+        for param in eqn.params.values():
+            for sub in (param if isinstance(param, (list, tuple)) else [param]):
+                inner = getattr(sub, "jaxpr", None)
+                if inner is not None and hasattr(inner, "eqns"):
+                    total += _jaxpr_flops(inner)
+                elif hasattr(sub, "eqns"):
+                    total += _jaxpr_flops(sub)
+    return total
+
+
+def step_cost(step, *abstract_args) -> tuple[int, int]:
+    """`(bytes, flops)` of one call of `step`: a bound on the bytes of what it computes (every
+    intermediate value of its jaxpr) and the flops of its matrix products and convolutions."""
+    jaxpr = jax.make_jaxpr(step)(*abstract_args).jaxpr
+    return _jaxpr_bytes(jaxpr), _jaxpr_flops(jaxpr)
+
+
+# Above this many flops a step (a MNIST-network step at batch 128 has 3e8), a CPU runs the members of a
+# group one after another inside the program: its batched matrix products are slower than single ones,
+# and the per-step overhead that running members side by side saves is small beside the work.
+CPU_SEQUENTIAL_FLOPS = 2e7
+
+
+def one_at_a_time(step_flops: int, platform: str, devices: int) -> bool:
+    """Whether a group's members take turns (each a whole epoch) rather than step together."""
+    return platform == "cpu" and devices == 1 and step_flops > CPU_SEQUENTIAL_FLOPS
 
 
 def free_bytes(device=None) -> int:

@@ -122,11 +122,12 @@ def fit_many(model, x=None, y=None, *, seeds: Sequence[int] | None = None, folds
 
     placement = distribution_module.as_placement(settings.distribution)
     devices = placement.num_devices
+    per_member, step_flops = _member_cost(model, settings, member_optimizers, params_spec, state_spec, inputs, labels,
+                                          batch_size, len(labels) if train_index is None else train_index.shape[1])
+    platform = jax.devices()[0].platform
+    sequential = _member_memory.one_at_a_time(step_flops, platform, devices)
     if group_size is None:
-        per_member = _per_member_bytes(model, settings, member_optimizers, params_spec, state_spec, inputs, labels,
-                                       batch_size, len(labels) if train_index is None else train_index.shape[1])
-        group = _member_memory.group_size(count, per_member, devices,
-                                          shared_memory=jax.devices()[0].platform == "cpu")
+        group = _member_memory.group_size(count, per_member, devices, shared_memory=platform == "cpu")
     else:
         group = positive_count(group_size, f"{where}(group_size=...)")
         if group % devices:
@@ -134,7 +135,8 @@ def fit_many(model, x=None, y=None, *, seeds: Sequence[int] | None = None, folds
                              "are split across.")
 
     stop_on_nan = any(isinstance(cb, callbacks_module.TerminateOnNaN) for cb in member_callbacks)
-    epoch_fn, progress = _epoch_program(session, member_optimizers, batch_size, bool(shuffle), verbose == 1, stop_on_nan)
+    epoch_fn, progress = _epoch_program(session, member_optimizers, batch_size, bool(shuffle), verbose == 1, stop_on_nan,
+                                        sequential)
     evaluate_fn = _evaluate_program(session, batch_size)
     x_dev, y_dev = placement.put_data(inputs), placement.put_data(labels)
     val_dev = placement.put_data(validation) if validation is not None else (x_dev, y_dev) if folds else None
@@ -172,7 +174,7 @@ def fit_many(model, x=None, y=None, *, seeds: Sequence[int] | None = None, folds
                 break
             start = time.perf_counter()
             if progress is not None:
-                progress.start(steps, epoch, epochs)
+                progress.start(steps * (group if sequential else 1), epoch, epochs)
             was_active = active.copy()
             view.states, logs = epoch_fn(MemberStart(view.states, hyper, jnp.asarray(active), g_train), x_dev, y_dev,
                                          epoch)
@@ -465,7 +467,8 @@ def _init_program(session, sample_shapes, member_optimizers):
     return init
 
 
-def _epoch_program(session, member_optimizers, batch_size: int, shuffle: bool, show_progress: bool, stop_on_nan: bool):
+def _epoch_program(session, member_optimizers, batch_size: int, shuffle: bool, show_progress: bool, stop_on_nan: bool,
+                   sequential: bool):
     settings = session.settings
 
     def build():
@@ -473,11 +476,11 @@ def _epoch_program(session, member_optimizers, batch_size: int, shuffle: bool, s
         program = make_train_epoch_many(
             session._pure_apply(), settings.loss_fn, member_optimizers.build, settings.metrics, batch_size=batch_size,
             shuffle=shuffle, progress=sink.update if sink else None, stop_on_nan=stop_on_nan, policy=settings.policy,
-            distribution=settings.distribution, with_state=True)
+            distribution=settings.distribution, with_state=True, one_at_a_time=sequential)
         return program, sink
 
-    return session._program(("many-epoch", member_optimizers.key, batch_size, shuffle, show_progress, stop_on_nan),
-                            build)
+    return session._program(("many-epoch", member_optimizers.key, batch_size, shuffle, show_progress, stop_on_nan,
+                             sequential), build)
 
 
 def _evaluate_program(session, batch_size: int):
@@ -490,9 +493,10 @@ def _evaluate_program(session, batch_size: int):
     return session._program(("many-evaluate", batch_size), build)
 
 
-def _per_member_bytes(model, settings, member_optimizers, params_spec, state_spec, inputs, labels, batch_size: int,
-                      train_samples: int) -> int:
-    """What one member adds to a group's memory (see `_member_memory`)."""
+def _member_cost(model, settings, member_optimizers, params_spec, state_spec, inputs, labels, batch_size: int,
+                 train_samples: int) -> tuple[int, int]:
+    """`(bytes, flops)`: what one member adds to a group's memory, and the flops of its step (see
+    `_member_memory`)."""
     hyper = jax.tree.map(lambda leaf: leaf[0], member_optimizers.hyper)
     opt_spec = jax.eval_shape(lambda p: member_optimizers.build(hyper).init(p), params_spec)
     variables = _member_memory.tree_bytes((params_spec, opt_spec, state_spec))
@@ -504,10 +508,10 @@ def _per_member_bytes(model, settings, member_optimizers, params_spec, state_spe
     state = TrainState(params_spec, opt_spec, jax.ShapeDtypeStruct((), jnp.int32), jax.random.key(0), state_spec)
     metric_states = tuple(m.init() for m in settings.metrics)
     weight = jax.ShapeDtypeStruct((batch_size,), jnp.float32)
-    activations = _member_memory.step_bytes(
+    activations, flops = _member_memory.step_cost(
         lambda s, ms, xb, yb, w: step(s, ms, xb, yb, w, jnp.sum(w), jax.random.key(0)),
         state, metric_states, x_spec, y_spec, weight)
-    return 4 * variables + activations + 8 * train_samples
+    return 4 * variables + activations + 8 * train_samples, flops
 
 
 def _report(progress, verbose: int, epoch: int, epochs: int, start: float, logs: dict, active) -> None:

@@ -70,7 +70,7 @@ def _shared_rows(idx, weight, members: int, index):
 
 def make_train_epoch_many(apply_fn, loss_fn, optimizer_for: OptimizerFor, metrics: Sequence = (), *, batch_size: int,
                           shuffle: bool = True, progress: Progress | None = None, stop_on_nan: bool = False,
-                          policy=None, distribution=None, with_state: bool = False):
+                          policy=None, distribution=None, with_state: bool = False, one_at_a_time: bool = False):
     """Builds `epoch(start, x, y, epoch) -> (states, logs)`: one training epoch of every member.
 
     Args:
@@ -81,6 +81,10 @@ def make_train_epoch_many(apply_fn, loss_fn, optimizer_for: OptimizerFor, metric
       progress: a host function called about 50 times an epoch with (batches done, the members' mean loss).
       distribution: a `distribution.DataParallel` splits the members across its devices (their count a
         multiple of the device count); None: one device.
+      one_at_a_time: run the members' epochs one after another inside the program (a `lax.scan` over
+        members, each epoch the pass over a member axis of one) instead of every step of all members at
+        once. For compute-bound steps on a CPU: XLA's batched matrix products there run slower than
+        the same products one by one (9.3 against 7.9 ms for 8 of the MNIST network's first layer).
 
     `start` is a `MemberStart`; `x`, `y` the shared data `[n, ...]` on the device (`put_data`). `logs`
     maps `loss`, each metric and `halted` to `[members]` arrays. Member k's batches, keys and arithmetic
@@ -133,7 +137,47 @@ def make_train_epoch_many(apply_fn, loss_fn, optimizer_for: OptimizerFor, metric
     def report(carry):
         return jnp.mean(carry[2] / jnp.maximum(carry[3], 1.0))
 
-    return source.compile(Pass(prepare, body, finish, report), progress)
+    if not one_at_a_time:
+        return source.compile(Pass(prepare, body, finish, report), progress)
+    # Each member's pass reports from 0 to `steps`; the bar hears the members' passes as one.
+    relay = _Relay(progress) if progress else None
+    run = source.compile(Pass(prepare, body, finish, report), relay)
+
+
+    @jax.jit
+    def run_all(start: MemberStart, x, y, epoch_index):
+        one = lambda tree: jax.tree.map(lambda leaf: leaf[:, None], tree)  # noqa: E731  [K, ...] -> [K, 1, ...]
+
+        def member(_, start_k):
+            states, logs = run(start_k, x, y, epoch_index)
+            return None, (states, logs)
+
+        _, (states, logs) = jax.lax.scan(member, None, one(start))
+        return jax.tree.map(lambda leaf: leaf[:, 0], (states, logs))
+
+    def epoch(start: MemberStart, x, y, epoch_index):
+        if relay is not None:
+            relay.reset()
+        return run_all(start, x, y, epoch_index)
+
+    return epoch
+
+
+class _Relay:
+    """Passes a member's progress reports on as the whole epoch's: (members done x steps + done, loss)."""
+
+    def __init__(self, progress: Progress):
+        self.progress, self.offset, self.last = progress, 0, 0
+
+    def __call__(self, done, loss) -> None:
+        done = int(done)
+        if done < self.last:  # the next member's pass began
+            self.offset += self.last
+        self.last = done
+        self.progress(self.offset + done, loss)
+
+    def reset(self) -> None:
+        self.offset = self.last = 0
 
 
 def _plan_only(metrics, batch_size: int, shuffle: bool) -> Pass:

@@ -54,6 +54,19 @@ def test_mnist_learns_and_draws_its_curves(data_dir, tmp_path, capsys):
 
 
 @pytest.mark.data
+def test_mnist_seeds_side_by_side_are_the_seeds_one_by_one(data_dir):
+    script = _load("mnist")
+    data = script.load_data(data_dir, 1000, 300)
+    together = script.train_seeds(data, epochs=2, batch_size=128, seeds=[0, 3])
+    for run, seed in zip(together, [0, 3]):
+        alone = script.train(data, epochs=2, batch_size=128, seed=seed)
+        for key, values in alone.history.items():
+            np.testing.assert_allclose(run.history[key], values, rtol=1e-5, err_msg=key)
+        assert run.test_accuracy == pytest.approx(alone.test_accuracy, abs=1e-6)
+    assert together[0].model is not None  # member 0, compiled, for --save
+
+
+@pytest.mark.data
 def test_imdb_learns_and_draws_its_curves(data_dir, tmp_path, capsys):
     script = _load("imdb")
     result = script.main(["--epochs", "3", "--final-epochs", "2", "--num-val", "1000", "--train-samples", "4000",
@@ -76,10 +89,11 @@ def test_imdb_learns_and_draws_its_curves(data_dir, tmp_path, capsys):
 def test_reuters_one_hot_and_sparse_labels_agree_and_the_bottleneck_trains(data_dir, tmp_path, capsys):
     script = _load("reuters")
     # Test set as large as the validation set: one compiled evaluation serves both.
+    # Two seeds: each network's seeds train side by side (fit_many).
     result = script.main(["--epochs", "3", "--final-epochs", "3", "--bottleneck-epochs", "2", "--num-val", "500",
                           "--train-samples", "2500", "--test-samples", "500", "--out", str(tmp_path),
-                          "--data-dir", data_dir])
-    (curves,), (one_hot,), (sparse,), (narrow,) = (result[k] for k in ("curves", "finals", "finals_sparse", "bottlenecks"))
+                          "--data-dir", data_dir, "--seeds", "0", "1"])
+    (curves, _), (one_hot, _), (sparse, _), (narrow, _) = (result[k] for k in ("curves", "finals", "finals_sparse", "bottlenecks"))
     assert _falls(curves.history["loss"]) and _falls(curves.history["val_loss"])
     assert one_hot.test_accuracy > 0.5  # the most frequent topic is ~35% of the newswires
     # Same params, same order, the same function of the probabilities: equal up to float rounding.

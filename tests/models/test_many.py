@@ -158,13 +158,14 @@ def test_the_group_size_follows_the_free_memory(monkeypatch):
     from funcnet.models import many
 
     per_member = []
-    real = many._per_member_bytes
+    real = many._member_cost
 
     def spy(*args):
-        per_member.append(real(*args))
-        return per_member[-1]
+        cost = real(*args)
+        per_member.append(cost[0])
+        return cost
 
-    monkeypatch.setattr(many, "_per_member_bytes", spy)
+    monkeypatch.setattr(many, "_member_cost", spy)
     monkeypatch.setattr(_member_memory, "free_bytes", lambda device=None: int(per_member[-1] * 2 / _member_memory.BUDGET_FRACTION) + 1
                         if per_member else 10 ** 12)
     runs = models.fit_many(model, x, y, seeds=[0, 1, 2, 3, 4], epochs=1, batch_size=BATCH, verbose=0)
@@ -342,3 +343,32 @@ def test_data_parallel_splits_the_members_across_four_devices(tmp_path):
         np.testing.assert_allclose(results[f"many/loss/{k}"], results[f"alone/loss/{k}"], rtol=RTOL)
         np.testing.assert_allclose(results[f"many/val_loss/{k}"], results[f"alone/val_loss/{k}"], rtol=RTOL)
         np.testing.assert_allclose(results[f"many/kernel/{k}"], results[f"alone/kernel/{k}"], rtol=RTOL, atol=1e-7)
+
+
+def test_members_taking_turns_inside_the_program_equal_fit_alone(monkeypatch, capsys):
+    # What a CPU does for compute-bound steps (the MNIST network's): the members' epochs one after another.
+    monkeypatch.setattr(_member_memory, "CPU_SEQUENTIAL_FLOPS", 0)
+    assert _member_memory.one_at_a_time(1, "cpu", 1) and not _member_memory.one_at_a_time(1, "gpu", 1)
+    x, y = make_data()
+    runs = models.fit_many(build(), x, y, seeds=[0, 1, 2], epochs=2, batch_size=BATCH, validation_split=0.2,
+                           verbose=1, callbacks=[callbacks.EarlyStopping(monitor="loss", patience=0)])
+    assert "9/9" in capsys.readouterr().out  # 3 members x 3 steps, heard as one epoch
+    for k, seed in enumerate([0, 1, 2]):
+        model = build()
+        history = model.fit(x, y, epochs=2, batch_size=BATCH, validation_split=0.2, verbose=0, seed=seed,
+                            callbacks=[callbacks.EarlyStopping(monitor="loss", patience=0)])
+        assert_member_is(runs, k, model, history)
+
+
+def test_the_step_cost_counts_matrix_products_and_convolutions():
+    import jax.numpy as jnp
+
+    def step(x, w, k):
+        conv = jax.lax.conv_general_dilated(x, k, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return conv.sum() + (x.reshape(2, -1) @ w).sum()
+
+    x = jax.ShapeDtypeStruct((2, 5, 5, 3), jnp.float32)
+    w = jax.ShapeDtypeStruct((75, 4), jnp.float32)
+    k = jax.ShapeDtypeStruct((3, 3, 3, 8), jnp.float32)
+    _, flops = _member_memory.step_cost(step, x, w, k)
+    assert flops == 2 * (2 * 3 * 3 * 8) * (3 * 3 * 3) + 2 * (2 * 4) * 75
