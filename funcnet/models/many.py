@@ -49,7 +49,8 @@ def fit_many(model, x=None, y=None, *, seeds: Sequence[int] | None = None, folds
     Args:
       model: a compiled `Model` or `Sequential`: the template. Its own params are neither used nor
         changed; every member starts from `init_with_state(jax.random.key(seed_k))`, as a fresh `fit`.
-      x, y: the data, as `fit` takes them.
+      x: the inputs, as `fit` takes them.
+      y: the labels, as `fit` takes them.
       seeds: one seed per member (params, shuffling, dropout).
       folds: K-fold validation, the book's way: with `m = len(x) // folds`, member k validates on samples
         `[k*m, (k+1)*m)` and trains on all the others (the `len(x) - folds*m` left over always train).
@@ -57,8 +58,15 @@ def fit_many(model, x=None, y=None, *, seeds: Sequence[int] | None = None, folds
         one funcnet alias with the same switches they differ in numbers only, passed as data.
       group_size: members per group; by default as many as half the free memory holds (a multiple of the
         device count). Groups train one after another, with the same results.
-      batch_size, epochs, verbose, validation_split, validation_data, shuffle, initial_epoch, seed: as
-        `fit`, for every member (`seed` for members that `seeds` does not give their own).
+      batch_size: as `fit`, for every member (default 32).
+      epochs: as `fit`.
+      verbose: 0 silent; 1 a progress bar and 2 one line per epoch, each showing every log's mean over
+        the members and their range.
+      validation_split: as `fit`: the same last samples validate every member.
+      validation_data: as `fit`.
+      shuffle: as `fit`.
+      initial_epoch: as `fit`.
+      seed: `fit`'s seed, for every member that `seeds` does not give its own.
       callbacks: `EarlyStopping` and `TerminateOnNaN` act per member (a copy each: a member that stops
         keeps its params, the others go on); `CSVLogger` writes one row per member and epoch, with a
         `member` column. Other callbacks raise: they would need one model.
