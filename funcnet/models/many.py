@@ -150,80 +150,111 @@ def fit_many(model, x=None, y=None, *, seeds: Sequence[int] | None = None, folds
     val_dev = placement.put_data(validation) if validation is not None else (x_dev, y_dev) if folds else None
     init_fn = _init_program(session, sample_shapes, member_optimizers)
 
-    groups = [list(range(start, min(start + group, count))) for start in range(0, count, group)]
-    callback_copies = [[copy.deepcopy(cb) for cb in member_callbacks] for _ in range(count)]
     steps = math.ceil((len(labels) if train_index is None else train_index.shape[1]) / batch_size)
+    log_order = list(settings.log_order) + ([f"val_{k}" for k in settings.log_order] if val_dev is not None else [])
+    training = _Training(
+        model=model, epoch_fn=epoch_fn, evaluate_fn=evaluate_fn, progress=progress, placement=placement,
+        init_fn=init_fn, member_optimizers=member_optimizers, seeds=seeds, data=(x_dev, y_dev), validation=val_dev,
+        train_index=train_index, val_index=val_index, group=group, sequential=sequential, steps=steps,
+        epochs=epochs, initial_epoch=initial_epoch, verbose=verbose, log_order=log_order,
+        callbacks=[[copy.deepcopy(cb) for cb in member_callbacks] for _ in range(count)], shared=shared_callbacks)
+    groups = [list(range(first, min(first + group, count))) for first in range(0, count, group)]
     for cb in shared_callbacks:
         cb.set_model(None)
         cb.set_params({"epochs": epochs, "steps": steps, "verbose": verbose, "members": count})
         cb.on_train_begin()
-    log_order = list(settings.log_order) + ([f"val_{k}" for k in settings.log_order] if val_dev is not None else [])
-    rows: list[dict[str, np.ndarray]] = []  # per epoch: name -> [members] (NaN where a member had stopped)
-    finals, epochs_run = [], np.zeros(count, np.int64)
-    for group_members in groups:
+    finals = []
+    for members in groups:
         if verbose and len(groups) > 1:
-            print(f"Members {group_members[0]}-{group_members[-1]} of {count} (groups of {group})", flush=True)
-        real = len(group_members)
-        taken = np.asarray(group_members + [group_members[-1]] * (group - real))  # the last group padded
-        hyper = member_optimizers.take(taken)
-        states = placement.put_members(init_fn([seeds[k] for k in taken], hyper))
+            print(f"Members {members[0]}-{members[-1]} of {count} (groups of {group})", flush=True)
+        finals.append(training.train_group(members))
+    for cb in shared_callbacks:
+        cb.on_train_end()
+    states = jax.tree.map(lambda *parts: jnp.concatenate(parts), *finals) if len(finals) > 1 else finals[0]
+    return Runs(model, states, training.history(settings.log_order), training.epoch_list(), seeds, folds,
+                optimizer_list, training.epochs_run, group, batch_size)
+
+
+class _Training:
+    """What the groups of one `fit_many` share (programs, placed data, the members' callbacks) and what
+    they fill in (the history, the epochs each member ran); `train_group` trains one group."""
+
+    def __init__(self, *, model, epoch_fn, evaluate_fn, progress, placement, init_fn, member_optimizers, seeds, data,
+                 validation, train_index, val_index, group, sequential, steps, epochs, initial_epoch, verbose,
+                 log_order, callbacks, shared):
+        self.model, self.epoch_fn, self.evaluate_fn, self.progress = model, epoch_fn, evaluate_fn, progress
+        self.placement, self.init_fn, self.member_optimizers, self.seeds = placement, init_fn, member_optimizers, seeds
+        self.data, self.validation, self.train_index, self.val_index = data, validation, train_index, val_index
+        self.group, self.sequential, self.steps = group, sequential, steps
+        self.epochs, self.initial_epoch, self.verbose, self.log_order = epochs, initial_epoch, verbose, log_order
+        self.callbacks, self.shared = callbacks, shared
+        self.rows: list[dict[str, np.ndarray]] = []  # per epoch: name -> [members], NaN where one had stopped
+        self.epochs_run = np.zeros(len(seeds), np.int64)
+
+    def train_group(self, members: list[int]) -> TrainState:
+        """Trains `members` (indices) side by side for every epoch; returns their final states, stacked."""
+        placement, real, group = self.placement, len(members), self.group
+        taken = np.asarray(members + [members[-1]] * (group - real))  # the last group padded with copies
+        hyper = self.member_optimizers.take(taken)
+        view = _GroupView(placement.put_members(self.init_fn([self.seeds[k] for k in taken], hyper)))
         hyper = placement.put_members(hyper)
-        active = np.arange(group) < real
-        g_train = placement.put_members(train_index[taken]) if train_index is not None else None
-        g_val = placement.put_members(val_index[taken]) if val_index is not None else None
-        view = _GroupView(states)
-        for k_local, k in enumerate(group_members):
-            for cb in callback_copies[k]:
-                cb.set_model(_MemberView(view, k_local, model))
-                cb.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
+        train_index = placement.put_members(self.train_index[taken]) if self.train_index is not None else None
+        val_index = placement.put_members(self.val_index[taken]) if self.val_index is not None else None
+        active = np.arange(group) < real  # the padding copies never count
+        for k_local, k in enumerate(members):
+            for cb in self.callbacks[k]:
+                cb.set_model(_MemberView(view, k_local, self.model))
+                cb.set_params({"epochs": self.epochs, "steps": self.steps, "verbose": self.verbose})
                 cb.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
+        for epoch in range(self.initial_epoch, self.epochs):
             if not active.any():
                 break
             start = time.perf_counter()
-            if progress is not None:
-                progress.start(steps * (group if sequential else 1), epoch, epochs)
-            was_active = active.copy()
-            view.states, logs = epoch_fn(MemberStart(view.states, hyper, jnp.asarray(active), g_train), x_dev, y_dev,
-                                         epoch)
+            if self.progress is not None:
+                self.progress.start(self.steps * (group if self.sequential else 1), epoch, self.epochs)
+            trained = active.copy()
+            view.states, logs = self.epoch_fn(MemberStart(view.states, hyper, jnp.asarray(active), train_index),
+                                              *self.data, epoch)
             logs = {k: np.asarray(v) for k, v in jax.device_get(logs).items()}
             halted = logs.pop("halted")
-            if val_dev is not None:
-                val_logs = evaluate_fn(view.states.params, view.states.model_state, *val_dev, g_val)
+            if self.validation is not None:
+                val_logs = self.evaluate_fn(view.states.params, view.states.model_state, *self.validation, val_index)
                 logs.update({f"val_{k}": np.asarray(v) for k, v in jax.device_get(val_logs).items()})
-            logs = {k: logs[k] for k in log_order if k in logs}
-            _report(progress, verbose, epoch, epochs, start, logs, was_active[:real])
-            index = epoch - initial_epoch
-            while len(rows) <= index:
-                rows.append({})
-            for name, values in logs.items():
-                column = rows[index].setdefault(name, np.full(count, np.nan))
-                column[group_members] = np.where(was_active[:real], values[:real], np.nan)
-            for k_local, k in enumerate(group_members):
-                if not was_active[k_local]:
+            logs = {k: logs[k] for k in self.log_order if k in logs}
+            _report(self.progress, self.verbose, epoch, self.epochs, start, logs, trained[:real])
+            self._record(epoch - self.initial_epoch, members, logs, trained[:real])
+            for k_local, k in enumerate(members):
+                if not trained[k_local]:
                     continue
-                epochs_run[k] += 1
+                self.epochs_run[k] += 1
                 member_logs = {name: float(values[k_local]) for name, values in logs.items()}
                 view.stop[k_local] = bool(halted[k_local])
-                for cb in callback_copies[k]:
+                for cb in self.callbacks[k]:
                     cb.on_epoch_end(epoch, member_logs)
-                for cb in shared_callbacks:
+                for cb in self.shared:
                     cb.on_epoch_end(epoch, {"member": k, **member_logs})
-                if view.stop[k_local]:
-                    active[k_local] = False
-        for k in group_members:
-            for cb in callback_copies[k]:
+                active[k_local] = not view.stop[k_local]
+        for k in members:
+            for cb in self.callbacks[k]:
                 cb.on_train_end()
-        finals.append(view.states if real == group else jax.tree.map(lambda leaf: leaf[:real], view.states))
-    for cb in shared_callbacks:
-        cb.on_train_end()
-    history = {name: np.stack([row.get(name, np.full(count, np.nan)) for row in rows], axis=1) if rows
-               else np.zeros((count, 0)) for name in log_order}
-    if not rows:
-        history = {name: np.zeros((count, 0)) for name in settings.log_order}
-    states = jax.tree.map(lambda *parts: jnp.concatenate(parts), *finals) if len(finals) > 1 else finals[0]
-    return Runs(model, states, history, list(range(initial_epoch, initial_epoch + len(rows))), seeds, folds,
-                optimizer_list, epochs_run, group, batch_size)
+        return view.states if real == group else jax.tree.map(lambda leaf: leaf[:real], view.states)
+
+    def _record(self, index: int, members: list[int], logs: dict, trained: np.ndarray) -> None:
+        while len(self.rows) <= index:
+            self.rows.append({})
+        for name, values in logs.items():
+            column = self.rows[index].setdefault(name, np.full(len(self.seeds), np.nan))
+            column[members] = np.where(trained, values[: len(members)], np.nan)
+
+    def history(self, names_without_validation) -> dict[str, np.ndarray]:
+        count = len(self.seeds)
+        if not self.rows:
+            return {name: np.zeros((count, 0)) for name in names_without_validation}
+        return {name: np.stack([row.get(name, np.full(count, np.nan)) for row in self.rows], axis=1)
+                for name in self.log_order}
+
+    def epoch_list(self) -> list[int]:
+        return list(range(self.initial_epoch, self.initial_epoch + len(self.rows)))
 
 
 class Runs:
