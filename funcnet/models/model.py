@@ -436,6 +436,14 @@ class Model(Layer):
         self._session.set_state(value)
 
     @property
+    def history(self):
+        """The `History` of the latest `fit` (`history.history["loss"]`, ...), as Keras keeps it; None before
+        any. An interrupted `fit` (Ctrl-C) leaves it holding the epochs completed, which are also the
+        epochs `params`, `state` and the optimizer state are at: resume with
+        `fit(..., initial_epoch=model.history.epoch[-1] + 1)`."""
+        return self._session.history
+
+    @property
     def stop_training(self) -> bool:
         """Set by a callback to end `fit` after the current epoch."""
         return self._session.stop_training

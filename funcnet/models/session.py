@@ -27,6 +27,7 @@ from funcnet import distribution as distribution_module
 from funcnet import metrics as metrics_module
 from funcnet import optimizers
 from funcnet._checks import check_tree, positive_count
+from funcnet._interrupts import deferred_interrupt
 from funcnet.models import _programs
 from funcnet.layers.embedding import check_ids
 from funcnet.models._progress import ProgressBar, format_logs
@@ -75,6 +76,7 @@ class Session:
         self.opt_state = None
         self.step = 0
         self.stop_training = False
+        self.history: callbacks_module.History | None = None
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics: Sequence | None = None, *, dtype_policy=None,
@@ -299,9 +301,11 @@ class Session:
         )
         history = callbacks_module.History()
         steps = math.ceil(len(y_dev) / batch_size)  # y_dev: every process's labels, in a multi-host run
-        cb = callbacks_module.CallbackList(
-            [history, *callback_list], self.model, {"epochs": epochs, "steps": steps, "verbose": verbose}
-        )
+        fit_params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+        history.set_model(self.model)
+        history.set_params(fit_params)
+        self.history = history  # model.history, as Keras: reachable even when fit is interrupted
+        cb = callbacks_module.CallbackList(callback_list, self.model, fit_params)
         self.stop_training = False
         cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
@@ -312,10 +316,14 @@ class Session:
             train_state, logs = epoch_fn(train_state, x_dev, y_dev, epoch)
             halted = bool(logs.pop("halted"))
             logs = callbacks_module.to_floats(logs, settings.log_order)
-            self._take(train_state)
             if val_dev is not None:
-                val_logs = self._evaluate_arrays(*val_dev, batch_size)
+                val_logs = self._evaluate_arrays(*val_dev, batch_size, (train_state.params, train_state.model_state))
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            # The epoch commits whole (params, state, optimizer state, step, history) or not at all:
+            # a Ctrl-C here waits for the commit's few statements.
+            with deferred_interrupt():
+                self._take(train_state)
+                history.on_epoch_end(epoch, logs)
             if progress is not None:
                 progress.close(logs)
             elif verbose == 2:
@@ -367,7 +375,8 @@ class Session:
         self.step, self.state = train_state.step, train_state.model_state
 
     # ------------------------------------------------------------------ evaluate / predict
-    def _evaluate_arrays(self, x, y, batch_size: int) -> dict[str, float]:
+    def _evaluate_arrays(self, x, y, batch_size: int, variables=None) -> dict[str, float]:
+        """The logs of `(x, y)` (placed) with `variables` = (params, state), by default the session's."""
         settings = self.settings
 
         def build():
@@ -375,7 +384,7 @@ class Session:
                                  with_state=True, **self._run_settings())
 
         evaluate = self._program(("evaluate", batch_size), build)
-        params, state = self._variables()
+        params, state = self._variables() if variables is None else variables
         return callbacks_module.to_floats(evaluate(params, x, y, model_state=state), settings.log_order)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict: bool = False):
