@@ -1,0 +1,29 @@
+"""Runs in a fresh process: trains a small model with Dropout and BatchNormalization (shuffled, a short
+last batch, validation) with seed 7, and writes its params, state and history to OUT.npz.
+
+    python determinism.py OUT.npz
+"""
+import sys
+
+import jax
+import numpy as np
+
+from funcnet import layers, models
+
+
+def main(out: str) -> None:
+    rs = np.random.RandomState(0)
+    x, y = rs.randn(300, 12).astype(np.float32), rs.randint(0, 4, 300)
+    model = models.Sequential([layers.Dense(32, activation="relu", input_shape=(12,)), layers.BatchNormalization(),
+                               layers.Dropout(0.3), layers.Dense(4, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=4, batch_size=32, validation_split=0.2, verbose=0, seed=7)
+    arrays = {f"history/{k}": np.array(v) for k, v in history.history.items()}
+    for tag, tree in (("params", model.params), ("state", model.state)):
+        for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+            arrays[f"{tag}/{jax.tree_util.keystr(path)}"] = np.asarray(leaf)
+    np.savez(out, **arrays)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
