@@ -6,7 +6,7 @@ Every activation maps an array to an array of the same shape and dtype. Names fo
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

@@ -195,7 +195,8 @@ class ModelCheckpoint(Callback):
             if not self.monitor_op(current, self.best):
                 return
             if self.verbose > 0:
-                print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, saving to {path}")
+                print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, saving to "
+                      f"{path}")
             self.best = current
         if self.save_weights_only:
             self.model.save_weights(path)

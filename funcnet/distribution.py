@@ -31,7 +31,8 @@ same training on 1 or 8 devices, up to the order of the floating-point sums in t
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -124,7 +125,7 @@ class SingleDevice:
         return jax.tree.map(host_array, tree)
 
 
-def as_placement(distribution) -> "SingleDevice | DataParallel":
+def as_placement(distribution) -> SingleDevice | DataParallel:
     """The placement of a run: `distribution` itself, or `SingleDevice()` for None."""
     if distribution is None:
         return SingleDevice()

@@ -12,7 +12,7 @@ computed as Keras does (for a `(fan_in, fan_out)` kernel the first and last axes
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -157,7 +157,8 @@ def keras_config(init: Initializer) -> dict | None:
 def from_keras_config(config: dict, what: str = "initializer") -> Initializer:
     """The initializer of a Keras config `{"class_name": "GlorotUniform", "config": {...}}`."""
     if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
-        raise ValueError(f"{what}: expected a Keras initializer config {{'class_name': ..., 'config': ...}}; got {config!r}.")
+        raise ValueError(f"{what}: expected a Keras initializer config {{'class_name': ..., 'config': ...}}; got "
+                         f"{config!r}.")
     name = config["class_name"]
     if name not in _BY_CLASS:
         raise ValueError(f"{what}: Keras initializer {name!r} is not supported; funcnet has {sorted(_BY_CLASS)}.")

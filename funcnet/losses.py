@@ -49,7 +49,7 @@ import difflib
 import math
 import numbers
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

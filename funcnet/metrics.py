@@ -41,7 +41,7 @@ from __future__ import annotations
 import difflib
 import functools
 import numbers
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -277,7 +277,7 @@ _auto_accuracy.__name__ = "accuracy"
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _compiled(metric: "Metric", method: str, *args):
+def _compiled(metric: Metric, method: str, *args):
     return getattr(metric, method)(*args)
 
 

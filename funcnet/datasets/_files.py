@@ -45,7 +45,8 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm

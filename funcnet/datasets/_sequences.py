@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class Ragged:
         self.flat, self.lengths = flat, lengths
 
     @classmethod
-    def from_lists(cls, xs: np.ndarray, where: str) -> "Ragged":
+    def from_lists(cls, xs: np.ndarray, where: str) -> Ragged:
         """Validates (lists of non-negative ints, as in Keras's files) and flattens ``xs``."""
         flattened = flatten_int_lists(xs)
         if flattened is None:
@@ -64,14 +64,14 @@ class Ragged:
         lists = [items[start:end] for start, end in zip([0] + ends[:-1], ends)]
         return np.fromiter(lists, dtype=object, count=len(lists))
 
-    def select(self, keep: np.ndarray) -> "Ragged":
+    def select(self, keep: np.ndarray) -> Ragged:
         return Ragged(self.flat[np.repeat(keep, self.lengths)], self.lengths[keep])
 
     @staticmethod
-    def concatenate(parts: list["Ragged"]) -> "Ragged":
+    def concatenate(parts: list[Ragged]) -> Ragged:
         return Ragged(np.concatenate([p.flat for p in parts]), np.concatenate([p.lengths for p in parts]))
 
-    def split(self, index: int) -> tuple["Ragged", "Ragged"]:
+    def split(self, index: int) -> tuple[Ragged, Ragged]:
         cut = int(self.lengths[:index].sum())
         return Ragged(self.flat[:cut], self.lengths[:index]), Ragged(self.flat[cut:], self.lengths[index:])
 

@@ -7,7 +7,7 @@ frequency in the training set is ``r + index_from``; ``0`` pads, ``start_char`` 
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

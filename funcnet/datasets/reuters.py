@@ -6,7 +6,7 @@ default ``test_split=0.2``.
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

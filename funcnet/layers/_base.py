@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -124,7 +125,7 @@ class Layer:
         return layer_config(self)
 
     @classmethod
-    def from_config(cls, config: dict) -> "Layer":
+    def from_config(cls, config: dict) -> Layer:
         """The layer of a config `get_config` (funcnet's or Keras 3's) wrote; raises ValueError naming the
         key for a setting funcnet cannot honour (a regularizer, a constraint, channels_first, ...)."""
         from funcnet.layers._config import layer_kwargs
@@ -253,7 +254,7 @@ class Node:
 
     __slots__ = ("layer", "inputs", "is_list", "id")
 
-    def __init__(self, layer: Layer | None, inputs: list["SymbolicTensor"], is_list: bool):
+    def __init__(self, layer: Layer | None, inputs: list[SymbolicTensor], is_list: bool):
         self.layer = layer
         self.inputs = inputs
         self.is_list = is_list
@@ -300,7 +301,7 @@ class InputLayer(Layer):
                 "ragged": False, "name": self.name, "optional": False}
 
     @classmethod
-    def from_config(cls, config: dict) -> "InputLayer":
+    def from_config(cls, config: dict) -> InputLayer:
         from funcnet.layers._config import layer_kwargs
 
         config = dict(config)

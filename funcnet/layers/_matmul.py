@@ -5,7 +5,8 @@ that contracts the batch axis of both operands. On CPU that form runs 2-3x slowe
 product with `x.T` materialised first: for the book's output layer (512x128 @ 128x10) the whole
 kernel gradient took 224 us against 151 us (`benchmarks/dense_grad.py`). The jvp below writes the
 kernel's tangent through an explicit, materialised transpose, so the transpose that reverse mode
-derives from it is the fast form. Values are unchanged, and forward mode (`jax.jvp`, `jax.jacfwd`) still works, since this is a
+derives from it is the fast form. Values are unchanged, and forward mode (`jax.jvp`, `jax.jacfwd`)
+still works, since this is a
 custom *jvp*, not a custom vjp.
 """
 from __future__ import annotations

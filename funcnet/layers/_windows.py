@@ -19,7 +19,8 @@ where `reduce_window` gives it all to one (both are gradients of the same functi
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -141,7 +141,8 @@ class _Conv(Layer):
             )
         channels = shape[-1]
         if channels is None:
-            raise ValueError(f"{self.describe()} needs a known number of input channels; got shape {format_shape(shape)}.")
+            raise ValueError(f"{self.describe()} needs a known number of input channels; got shape "
+                             f"{format_shape(shape)}.")
         if channels % self.groups:
             raise ValueError(
                 f"{self.describe()} has groups={self.groups}, which must divide the {channels} input channels."
@@ -164,7 +165,8 @@ class _Conv(Layer):
     def build(self, key, input_shape):
         channels, _ = self._windows(input_shape)
         k_kernel, k_bias = jax.random.split(key)
-        kernel = self.kernel_initializer(k_kernel, (*self.kernel_size, channels // self.groups, self.filters), jnp.float32)
+        kernel_shape = (*self.kernel_size, channels // self.groups, self.filters)
+        kernel = self.kernel_initializer(k_kernel, kernel_shape, jnp.float32)
         if not self.use_bias:
             return {"kernel": kernel}
         return {"kernel": kernel, "bias": self.bias_initializer(k_bias, (self.filters,), jnp.float32)}

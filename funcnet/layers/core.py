@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -196,7 +196,8 @@ class Reshape(Layer):
         if not isinstance(target_shape, (tuple, list)) or not all(
             isinstance(d, numbers.Integral) and not isinstance(d, bool) and (d > 0 or d == -1) for d in target_shape
         ):
-            raise TypeError(f"Reshape(target_shape=...) must be a tuple of positive ints (one may be -1); got {target_shape!r}.")
+            raise TypeError("Reshape(target_shape=...) must be a tuple of positive ints (one may be -1); got "
+                            f"{target_shape!r}.")
         if sum(d == -1 for d in target_shape) > 1:
             raise ValueError(f"Reshape(target_shape=...) may hold at most one -1; got {tuple(target_shape)}.")
         self.target_shape = tuple(int(d) for d in target_shape)

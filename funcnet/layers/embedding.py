@@ -1,7 +1,7 @@
 """`Embedding`: integer ids to learned vectors, with Keras's arguments, weight name and mask."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -88,7 +88,8 @@ class Embedding(Layer):
         table = params["embeddings"]
         if table.shape[0] != self.input_dim:
             raise ValueError(
-                f"{self.describe()} has embeddings of shape {table.shape}; it needs ({self.input_dim}, {self.output_dim})."
+                f"{self.describe()} has embeddings of shape {table.shape}; it needs ({self.input_dim}, "
+                f"{self.output_dim})."
             )
         return jnp.take(table, ids, axis=0)
 

@@ -26,7 +26,8 @@ class _Merge(Layer):
 
     def _check_count(self, n: int) -> None:
         if n < self.min_inputs or (self.max_inputs is not None and n > self.max_inputs):
-            expected = f"exactly {self.min_inputs}" if self.max_inputs == self.min_inputs else f"at least {self.min_inputs}"
+            bound = "exactly" if self.max_inputs == self.min_inputs else "at least"
+            expected = f"{bound} {self.min_inputs}"
             raise ValueError(f"{self.describe()} merges {expected} tensors; got {n}.")
 
     def _inputs(self, x) -> list:
@@ -167,7 +168,8 @@ class Concatenate(_Merge):
         rank = len(shapes[0])
         axis = self.axis + rank if self.axis < 0 else self.axis
         if not 1 <= axis < rank:
-            raise ValueError(f"{self.describe()} has axis={self.axis}, outside the feature axes of inputs of rank {rank}.")
+            raise ValueError(f"{self.describe()} has axis={self.axis}, outside the feature axes of inputs of rank "
+                             f"{rank}.")
         for shape in shapes[1:]:
             if len(shape) != rank or any(
                 i != axis and a is not None and b is not None and a != b

@@ -7,7 +7,7 @@ cast back to the input's dtype, and `y = x * inv + (beta - mean * inv)` with
 from __future__ import annotations
 
 import numbers
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -176,7 +176,8 @@ class BatchNormalization(Layer):
         """(feature axis, feature count) for inputs of `input_shape`."""
         shape = _single_shape(self, input_shape)
         if len(shape) < 2:
-            raise ValueError(f"{self.describe()} needs inputs of shape (batch, ..., features); got {format_shape(shape)}.")
+            raise ValueError(f"{self.describe()} needs inputs of shape (batch, ..., features); got "
+                             f"{format_shape(shape)}.")
         (axis,) = _feature_axes(self, (self.axis,), shape)
         return axis, shape[axis]
 
@@ -304,7 +305,8 @@ class LayerNormalization(Layer):
     def _axes_and_sizes(self, input_shape) -> tuple[tuple[int, ...], tuple[int, ...]]:
         shape = _single_shape(self, input_shape)
         if len(shape) < 2:
-            raise ValueError(f"{self.describe()} needs inputs of shape (batch, features, ...); got {format_shape(shape)}.")
+            raise ValueError(f"{self.describe()} needs inputs of shape (batch, features, ...); got "
+                             f"{format_shape(shape)}.")
         axes = _feature_axes(self, self._axes, shape)
         return axes, tuple(shape[a] for a in axes)
 

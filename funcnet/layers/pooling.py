@@ -8,7 +8,7 @@ gradient is ~15x faster than `lax.reduce_window`'s).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax.numpy as jnp
 
@@ -140,7 +140,8 @@ class AveragePooling2D(_Pooling):
     Examples:
       >>> import jax.numpy as jnp
       >>> x = jnp.arange(9.0).reshape(1, 3, 3, 1)
-      >>> AveragePooling2D(2, padding="same").apply({}, x)[0, :, :, 0].tolist()   # the last row and column: 1 or 2 entries
+      >>> # the last row and column average 1 or 2 entries
+      >>> AveragePooling2D(2, padding="same").apply({}, x)[0, :, :, 0].tolist()
       [[2.0, 3.5], [6.5, 8.0]]
     """
 

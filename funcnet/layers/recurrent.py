@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import numbers
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -132,7 +132,8 @@ class _RNN(Layer):
         if len(shape) != 3:
             raise ValueError(
                 f"{self.describe()} takes 3-D inputs (batch, steps, features); got shape {format_shape(shape)}."
-                + (" Embed ids first (layers.Embedding) or add a features axis: x[..., None]." if len(shape) == 2 else "")
+                + (" Embed ids first (layers.Embedding) or add a features axis: x[..., None]."
+                   if len(shape) == 2 else "")
             )
         if shape[-1] is None:
             raise ValueError(f"{self.describe()} needs a known number of features; got shape {format_shape(shape)}.")
@@ -155,7 +156,8 @@ class _RNN(Layer):
         k_kernel, k_recurrent, k_bias = jax.random.split(key, 3)
         params = {
             "kernel": self.kernel_initializer(k_kernel, (features, self.gates * self.units), jnp.float32),
-            "recurrent_kernel": self.recurrent_initializer(k_recurrent, (self.units, self.gates * self.units), jnp.float32),
+            "recurrent_kernel": self.recurrent_initializer(k_recurrent, (self.units, self.gates * self.units),
+                                                           jnp.float32),
         }
         if self.use_bias:
             params["bias"] = self.initial_bias(k_bias)
@@ -484,7 +486,8 @@ class Bidirectional(Layer):
             backward_layer = copy.copy(layer)
             backward_layer.go_backwards = not layer.go_backwards
         elif not isinstance(backward_layer, _RNN):
-            raise TypeError(f"Bidirectional(backward_layer=...) takes a SimpleRNN, LSTM or GRU; got {backward_layer!r}.")
+            raise TypeError("Bidirectional(backward_layer=...) takes a SimpleRNN, LSTM or GRU; "
+                            f"got {backward_layer!r}.")
         elif backward_layer.go_backwards == layer.go_backwards:
             raise ValueError("Bidirectional: backward_layer must read the sequence the other way (go_backwards).")
         for attr in ("return_sequences", "return_state"):
@@ -507,7 +510,7 @@ class Bidirectional(Layer):
         return {"layer": serialize_layer(self.forward_layer), "backward_layer": serialize_layer(self.backward_layer)}
 
     @classmethod
-    def from_config(cls, config: dict) -> "Bidirectional":
+    def from_config(cls, config: dict) -> Bidirectional:
         from funcnet.layers._config import deserialize_layer, layer_kwargs
 
         kwargs = layer_kwargs(cls, config, "Bidirectional.from_config")

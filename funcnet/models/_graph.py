@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 
 from funcnet._checks import format_shape
 from funcnet.layers._base import InputLayer, Layer, Node, SymbolicTensor, state_key
-
 
 Ref = tuple  # (slot, index): the value in `slot`, or its `index`-th entry when the layer there has several outputs
 
@@ -48,7 +47,7 @@ class Graph:
     def uses_rng(self) -> bool:
         return any(step.layer.uses_rng for step in self.steps)
 
-    def with_layers(self, replace) -> "Graph":
+    def with_layers(self, replace) -> Graph:
         """The same graph with each step's layer `replace(layer)` (a layer shared by several steps stays shared)."""
         memo: dict[int, Layer] = {}
         steps = []
@@ -121,7 +120,8 @@ def traced_graph(inputs: Sequence[SymbolicTensor], outputs: Sequence[SymbolicTen
     for i, tensor in enumerate(outputs):
         if not isinstance(tensor, SymbolicTensor):
             raise TypeError(
-                f"Model(outputs=...) entry {i} must be a symbolic tensor (a layer's output); got {type(tensor).__name__}."
+                f"Model(outputs=...) entry {i} must be a symbolic tensor (a layer's output); got "
+                f"{type(tensor).__name__}."
             )
     if len({id(t.node) for t in inputs}) != len(inputs):
         raise ValueError("Model(inputs=...) lists the same Input twice.")

@@ -35,7 +35,8 @@ def _jaxpr_bytes(jaxpr) -> int:
     for eqn in jaxpr.eqns:
         for var in eqn.outvars:
             aval = var.aval
-            if hasattr(aval, "shape") and hasattr(aval, "dtype") and not jax.dtypes.issubdtype(aval.dtype, jax.dtypes.prng_key):
+            is_key = hasattr(aval, "dtype") and jax.dtypes.issubdtype(aval.dtype, jax.dtypes.prng_key)
+            if hasattr(aval, "shape") and hasattr(aval, "dtype") and not is_key:
                 total += math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
         for param in eqn.params.values():
             for sub in (param if isinstance(param, (list, tuple)) else [param]):

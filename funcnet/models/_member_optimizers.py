@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -24,8 +25,8 @@ import optax
 
 from funcnet import mixed_precision
 from funcnet import optimizers as optimizers_module
-from funcnet.optimizers import _aliases
 from funcnet.models import _programs
+from funcnet.optimizers import _aliases
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +97,8 @@ def _switched(txs, scale, params_spec) -> MemberOptimizers:
     first = jax.tree.structure(structures[0])
     for k, s in enumerate(structures[1:], start=1):
         same = jax.tree.structure(s) == first and all(
-            (a.shape, a.dtype) == (b.shape, b.dtype) for a, b in zip(jax.tree.leaves(s), jax.tree.leaves(structures[0])))
+            (a.shape, a.dtype) == (b.shape, b.dtype)
+            for a, b in zip(jax.tree.leaves(s), jax.tree.leaves(structures[0])))
         if not same:
             raise ValueError(
                 f"fit_many(optimizers=...): optimizer {k} keeps a state of another structure than optimizer 0 "

@@ -22,12 +22,13 @@ import sys
 import sysconfig
 import threading
 import types
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 _MAX_PROGRAMS = 64
 
 _lock = threading.Lock()
-_programs: "collections.OrderedDict[Hashable, Any]" = collections.OrderedDict()
+_programs: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
 
 
 def get_or_build(key: Hashable, build: Callable[[], Any]):

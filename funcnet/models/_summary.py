@@ -37,7 +37,7 @@ def render(model_name: str, graph: Graph, expected_params: dict, expected_state:
     producer.update(zip(graph.input_slots, graph.input_names))
     rows = []
     if show_inputs:
-        for name, layer, shape in zip(graph.input_names, graph.input_layers, graph.input_shapes):
+        for name, shape in zip(graph.input_names, graph.input_shapes):
             rows.append((f"{name} (InputLayer)", format_shape(shape), "0", "-"))
     seen: set[str] = set()
     for step in graph.steps:

@@ -20,7 +20,7 @@ import copy
 import math
 import numbers
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -43,7 +43,7 @@ SHARED_CALLBACKS = (callbacks_module.CSVLogger,)
 def fit_many(model, x=None, y=None, *, seeds: Sequence[int] | None = None, folds: int | None = None,
              optimizers: Sequence | None = None, group_size: int | None = None, batch_size: int | None = None,
              epochs: int = 1, verbose="auto", callbacks: Sequence | None = None, validation_split: float = 0.0,
-             validation_data=None, shuffle: bool = True, initial_epoch: int = 0, seed: int | None = None) -> "Runs":
+             validation_data=None, shuffle: bool = True, initial_epoch: int = 0, seed: int | None = None) -> Runs:
     """Trains several copies of a compiled `model` side by side in one compiled program; returns `Runs`.
 
     Args:
@@ -143,8 +143,8 @@ def fit_many(model, x=None, y=None, *, seeds: Sequence[int] | None = None, folds
                              "are split across.")
 
     stop_on_nan = any(isinstance(cb, callbacks_module.TerminateOnNaN) for cb in member_callbacks)
-    epoch_fn, progress = _epoch_program(session, member_optimizers, batch_size, bool(shuffle), verbose == 1, stop_on_nan,
-                                        sequential)
+    epoch_fn, progress = _epoch_program(session, member_optimizers, batch_size, bool(shuffle), verbose == 1,
+                                        stop_on_nan, sequential)
     evaluate_fn = _evaluate_program(session, batch_size)
     x_dev, y_dev = placement.put_data(inputs), placement.put_data(labels)
     val_dev = placement.put_data(validation) if validation is not None else (x_dev, y_dev) if folds else None
@@ -326,7 +326,8 @@ class Runs:
     def _programs_and_groups(self):
         session = self._template._session
         placement = distribution_module.as_placement(session.settings.distribution)
-        groups = [list(range(s, min(s + self.group_size, self.members))) for s in range(0, self.members, self.group_size)]
+        size = self.group_size
+        groups = [list(range(s, min(s + size, self.members))) for s in range(0, self.members, size)]
         return session, placement, groups
 
     def _group_variables(self, placement, members):
@@ -337,7 +338,9 @@ class Runs:
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose=0) -> dict[str, np.ndarray]:
         """Every member's loss and metrics on `(x, y)`, inference mode: name -> numpy `[members]`."""
         session, placement, groups = self._programs_and_groups()
-        batch_size = self._batch_size if batch_size is None else positive_count(batch_size, "Runs.evaluate(batch_size=...)")
+        if batch_size is None:
+            batch_size = self._batch_size
+        batch_size = positive_count(batch_size, "Runs.evaluate(batch_size=...)")
         check_verbose(verbose, "Runs.evaluate")
         if x is None or y is None:
             raise ValueError("Runs.evaluate needs x and y.")
@@ -358,7 +361,9 @@ class Runs:
     def predict(self, x, batch_size: int | None = None, verbose=0) -> np.ndarray:
         """Every member's outputs for `x`: a numpy array `[members, n, ...]`."""
         session, placement, groups = self._programs_and_groups()
-        batch_size = self._batch_size if batch_size is None else positive_count(batch_size, "Runs.predict(batch_size=...)")
+        if batch_size is None:
+            batch_size = self._batch_size
+        batch_size = positive_count(batch_size, "Runs.predict(batch_size=...)")
         check_verbose(verbose, "Runs.predict")
         inputs = session._as_inputs(x, "Runs.predict")
         session._output_struct(inputs, "Runs.predict")

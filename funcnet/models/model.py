@@ -13,7 +13,7 @@ reaches the model only through the public methods here.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -47,7 +47,8 @@ class Model(Layer):
         if inputs is None and outputs is None and type(self) is not Model:
             return  # a subclass (Sequential) makes its graphs itself
         if inputs is None or outputs is None:
-            raise ValueError("Model(inputs=..., outputs=...) needs the symbolic inputs and outputs of the functional API.")
+            raise ValueError("Model(inputs=..., outputs=...) needs the symbolic inputs and outputs of the functional "
+                             "API.")
         self._inputs_are_list = isinstance(inputs, (list, tuple))
         self._outputs_are_list = isinstance(outputs, (list, tuple))
         input_list = list(inputs) if self._inputs_are_list else [inputs]
@@ -72,7 +73,7 @@ class Model(Layer):
     def _layer_list(self) -> list[Layer]:
         return [step.layer for step in self._traced.steps]
 
-    def _with_layers(self, replace) -> "Model":
+    def _with_layers(self, replace) -> Model:
         """A copy whose layers are `replace(layer)` (a fresh session: no params, no settings)."""
         copy = object.__new__(type(self))
         copy.__dict__.update(self.__dict__)
@@ -180,7 +181,7 @@ class Model(Layer):
             tuple((slot[s], i) for s, i in graph.output_slots),
         )
 
-    def frozen(self) -> "Model":
+    def frozen(self) -> Model:
         """A copy that computes what this model computes now and holds nothing else: no params, state or
         compile settings (its own, or of the models nested in it), and unchanged by later `add`/`pop`.
         Compiled programs, which outlive models, hold these."""
@@ -351,7 +352,8 @@ class Model(Layer):
             raise ValueError(f"{self.describe()} takes {n} inputs {list(names)}; pass a list of {n} arrays.")
         else:
             x = [x]
-        arrays = [_as_input_array(value, layer, name, self.describe()) for value, layer, name in zip(x, input_layers, names)]
+        arrays = [_as_input_array(value, layer, name, self.describe())
+                  for value, layer, name in zip(x, input_layers, names)]
         for array, shape, name in zip(arrays, declared or (), names):
             if not shapes_compatible(array.shape, shape):
                 raise ValueError(
@@ -384,7 +386,8 @@ class Model(Layer):
         for given, want, name in zip(shapes, declared or (), names):
             if not shapes_compatible(tuple(given), want):
                 raise ValueError(
-                    f"{self.describe()} expects input '{name}' of shape {format_shape(want)}; got {format_shape(tuple(given))}."
+                    f"{self.describe()} expects input '{name}' of shape {format_shape(want)}; got "
+                    f"{format_shape(tuple(given))}."
                 )
         outputs = list(self._graph_for(_sample_shapes_of(input_shape)).output_shapes)
         return outputs if self._outputs_are_list else outputs[0]
@@ -527,7 +530,7 @@ class Model(Layer):
         return model_config(self)
 
     @classmethod
-    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Model":
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
         """The (untrained) model of a config `get_config` or Keras wrote."""
         from funcnet.saving._model_config import functional_from_config, sequential_from_config
 

@@ -1,7 +1,7 @@
 """`Sequential`: a plain stack of layers, each feeding the next."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from funcnet._checks import check_name, format_shape
 from funcnet.layers._base import InputLayer, Layer, SymbolicTensor
@@ -49,14 +49,16 @@ class Sequential(Model):
             self._input = layer
             return
         if not isinstance(layer, Layer):
-            raise TypeError(f"{self.describe()}.add takes a layer such as layers.Dense(10); got {type(layer).__name__} {layer!r}.")
+            raise TypeError(f"{self.describe()}.add takes a layer such as layers.Dense(10); got "
+                            f"{type(layer).__name__} {layer!r}.")
         if layer.takes_list:
             raise TypeError(
                 f"{self.describe()}: {layer.describe()} merges several tensors, which a Sequential model cannot "
                 "feed; build the model with the functional API (layers.Input, models.Model)."
             )
         if any(layer is seen for seen in self._stack):
-            raise ValueError(f"{self.describe()}: {layer.describe()} is already in the model; make a new layer instead.")
+            raise ValueError(f"{self.describe()}: {layer.describe()} is already in the model; "
+                             "make a new layer instead.")
         self._stack.append(layer)
         self._graphs.clear()
         if self._declared_shape() is not None:
@@ -75,11 +77,13 @@ class Sequential(Model):
             if key is None:
                 return None
             layer_keys.append(key)
-        names = assign_names([self._input or self._default_input, *self._stack], {id(self._input or self._default_input): "input_layer"})
+        first = self._input or self._default_input
+        names = assign_names([first, *self._stack], {id(first): "input_layer"})
         dtype = self._input.dtype if self._input is not None else None
-        return (Sequential, self._declared_shape(), dtype, tuple(zip((names[id(l)] for l in self._stack), layer_keys)))
+        layers_named = tuple(zip((names[id(layer)] for layer in self._stack), layer_keys))
+        return (Sequential, self._declared_shape(), dtype, layers_named)
 
-    def _with_layers(self, replace) -> "Sequential":
+    def _with_layers(self, replace) -> Sequential:
         copy = Sequential(name=self.name)
         copy._input = self._input
         copy._stack = [replace(layer) for layer in self._stack]

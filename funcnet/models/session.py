@@ -4,7 +4,8 @@
 A `Session` is the mutable half of a Keras model; the model itself stays a pure description. The
 session talks to its model only through the model's public surface (`init_with_state`,
 `apply_with_state`, `variable_specs`, `input_names`, `declared_input_shapes`, `stateful`,
-`structure_key`, `frozen`, `describe`), so either can be read alone. Its passes are `funcnet.training`'s: each epoch is one
+`structure_key`, `frozen`, `describe`), so either can be read alone. Its passes are `funcnet.training`'s:
+each epoch is one
 compiled program (or compiled chunks of `steps_per_execution` steps), built once per data shape and
 shared by every model of the same structure and compile settings. Every argument is checked, and the
 data against the model, before anything is compiled.
@@ -15,21 +16,21 @@ import dataclasses
 import math
 import numbers
 import time
-from typing import Any, Hashable, Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from funcnet import callbacks as callbacks_module
-from funcnet import checkpoints, losses, mixed_precision
+from funcnet import checkpoints, losses, mixed_precision, optimizers
 from funcnet import distribution as distribution_module
 from funcnet import metrics as metrics_module
-from funcnet import optimizers
 from funcnet._checks import check_tree, positive_count
 from funcnet._interrupts import deferred_interrupt
-from funcnet.models import _programs
 from funcnet.layers.embedding import check_ids
+from funcnet.models import _programs
 from funcnet.models._progress import ProgressBar, format_logs
 from funcnet.training import TrainState, make_evaluate, make_predict, make_train_epoch
 from funcnet.training.batches import make_source
@@ -86,7 +87,8 @@ class Session:
             raise ValueError(f"{where} needs loss=..., e.g. loss='categorical_crossentropy'.")
         tx = optimizers.get(optimizer)
         # What a saved model records of this compile (funcnet.saving): the optimizer as the user made it.
-        self.compile_spec = {"optimizer": tx, "loss": loss, "metrics": list(metrics or []), "dtype_policy": dtype_policy}
+        self.compile_spec = {"optimizer": tx, "loss": loss, "metrics": list(metrics or []),
+                             "dtype_policy": dtype_policy}
         policy = mixed_precision.get(dtype_policy)
         if policy.loss_scale:
             tx = mixed_precision.loss_scaling(tx)
@@ -106,7 +108,8 @@ class Session:
         names = [m.name for m in resolved]
         duplicates = sorted({n for n in names if names.count(n) > 1} | ({"loss"} & set(names)))
         if duplicates:
-            raise ValueError(f"compile(metrics=...) gives several metrics the name(s) {duplicates}; names key the logs.")
+            raise ValueError(f"compile(metrics=...) gives several metrics the name(s) {duplicates}; "
+                             "names key the logs.")
         key = (_setting_key(optimizer), _setting_key(loss), tuple(_setting_key(m) for m in resolved), policy,
                distribution_module.as_placement(distribution).key(), steps_per_execution)
         self.settings = CompileSettings(tx, loss, loss_fn, resolved, policy, distribution, steps_per_execution, key)
@@ -116,7 +119,8 @@ class Session:
     def require_compiled(self, where: str) -> CompileSettings:
         if self.settings is None:
             raise RuntimeError(
-                f"{self.model.describe()}.{where} needs a compiled model: call model.compile(optimizer=..., loss=...) first."
+                f"{self.model.describe()}.{where} needs a compiled model: call model.compile(optimizer=..., "
+                "loss=...) first."
             )
         return self.settings
 
@@ -147,7 +151,8 @@ class Session:
             return None
         if not isinstance(value, dict):
             raise TypeError(
-                f"{self.model.describe()}.{what} must be the dict from model.init_with_state; got {type(value).__name__}."
+                f"{self.model.describe()}.{what} must be the dict from model.init_with_state; got "
+                f"{type(value).__name__}."
             )
         if self.model.declared_input_shapes is not None:
             check_tree(value, self._specs()[which], self.model.describe(), what)
@@ -166,7 +171,8 @@ class Session:
             )
         if self.state is None and self.model.stateful:
             raise RuntimeError(
-                f"{self.model.describe()}.{where} needs the model's state (its layers {self.model.stateful_layers} keep "
+                f"{self.model.describe()}.{where} needs the model's state (its layers {self.model.stateful_layers} "
+                "keep "
                 "moving statistics): train with fit, load_weights, or set model.state = model.init_with_state(key)[1]."
             )
 
@@ -327,7 +333,8 @@ class Session:
             if progress is not None:
                 progress.close(logs)
             elif verbose == 2:
-                print(f"Epoch {epoch + 1}/{epochs} - {time.perf_counter() - start:.2f}s - {format_logs(logs)}", flush=True)
+                seconds = time.perf_counter() - start
+                print(f"Epoch {epoch + 1}/{epochs} - {seconds:.2f}s - {format_logs(logs)}", flush=True)
             cb.on_epoch_end(epoch, logs)
             if halted:
                 self.stop_training = True
@@ -507,7 +514,8 @@ def as_data_array(value, what: str):
             value = np.asarray(value)
         except Exception:
             raise TypeError(f"{what} must be an array; got {type(value).__name__}.") from None
-    if not (np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_) or np.issubdtype(value.dtype, np.complexfloating):
+    numeric = np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_
+    if not numeric or np.issubdtype(value.dtype, np.complexfloating):
         raise TypeError(f"{what} must hold real numbers; got dtype {value.dtype}.")
     if value.ndim == 0:
         raise ValueError(f"{what} must have a batch axis; got a scalar.")

@@ -28,7 +28,6 @@ from funcnet.optimizers._transforms import (
     trace,
 )
 
-
 # The Keras optimizer each alias call stands for: `id(transformation) -> (transformation, class name,
 # hyper-parameters)`, read by `keras_config` when a model is saved. The transformation is kept so its
 # id stays its own.
@@ -68,7 +67,8 @@ def _is_zero(momentum) -> bool:
     return isinstance(momentum, float) and momentum == 0.0
 
 
-def sgd(learning_rate: ScalarOrSchedule = 0.01, momentum: float = 0.0, nesterov: bool = False) -> optax.GradientTransformation:
+def sgd(learning_rate: ScalarOrSchedule = 0.01, momentum: float = 0.0,
+        nesterov: bool = False) -> optax.GradientTransformation:
     """Stochastic gradient descent, with optional (Nesterov) momentum, as `keras.optimizers.SGD`.
 
         m_t = momentum * m_{t-1} - lr_t * grad_t
@@ -82,7 +82,8 @@ def sgd(learning_rate: ScalarOrSchedule = 0.01, momentum: float = 0.0, nesterov:
     steps = [scale_by_learning_rate(learning_rate)]
     if not _is_zero(momentum):
         steps.append(trace(momentum, nesterov))
-    return _described(optax.chain(*steps), "SGD", learning_rate=learning_rate, momentum=momentum, nesterov=bool(nesterov))
+    return _described(optax.chain(*steps), "SGD", learning_rate=learning_rate, momentum=momentum,
+                      nesterov=bool(nesterov))
 
 
 def rmsprop(
@@ -133,7 +134,8 @@ def adam(
         nu_t = beta_2 * nu_{t-1} + (1 - beta_2) * grad_t**2
         w_t  = w_{t-1} - lr_t * sqrt(1 - beta_2**t) / (1 - beta_1**t) * mu_t / (sqrt(nu_t) + epsilon)
     """
-    return _described(optax.chain(scale_by_adam(beta_1, beta_2, epsilon, amsgrad), scale_by_learning_rate(learning_rate)),
+    steps = [scale_by_adam(beta_1, beta_2, epsilon, amsgrad), scale_by_learning_rate(learning_rate)]
+    return _described(optax.chain(*steps),
                       "Adam", learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
                       amsgrad=bool(amsgrad))
 

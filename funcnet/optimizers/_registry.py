@@ -1,7 +1,7 @@
 """`optimizers.get`: optimizers by Keras name, optax's variants by `"optax:NAME"`, or passed through."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import optax
 
@@ -46,7 +46,8 @@ def get(identifier) -> optax.GradientTransformation:
         table, name = (_OPTAX, key[len("optax:"):]) if key.startswith("optax:") else (_HAND_WRITTEN, key)
         if name in table:
             return table[name]()
-        raise ValueError(f"Unknown optimizer {identifier!r}; expected one of {names()} or an optax.GradientTransformation.")
+        raise ValueError(f"Unknown optimizer {identifier!r}; expected one of {names()} or an "
+                         "optax.GradientTransformation.")
     raise TypeError(
         f"optimizer must be a name such as 'rmsprop' or an optax.GradientTransformation; got "
         f"{type(identifier).__name__} {identifier!r}."

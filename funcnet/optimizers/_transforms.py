@@ -11,7 +11,8 @@ Notation: `g` is the incoming update (the gradient at the head of a chain), `t` 
 from __future__ import annotations
 
 import numbers
-from typing import Callable, NamedTuple, Union
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -19,12 +20,13 @@ import numpy as np
 import optax
 
 Schedule = Callable[[jax.Array], jax.Array]
-ScalarOrSchedule = Union[float, Schedule]
+ScalarOrSchedule = float | Schedule
 
 
 def _is_scalar_array(value) -> bool:
     """A scalar array, as `optax.inject_hyperparams` passes hyper-parameters (possibly traced)."""
-    return isinstance(value, (jax.Array, np.ndarray)) and value.shape == () and jnp.issubdtype(value.dtype, jnp.floating)
+    return (isinstance(value, (jax.Array, np.ndarray)) and value.shape == ()
+            and jnp.issubdtype(value.dtype, jnp.floating))
 
 
 def _check_rate(value, what: str, low: float = 0.0, high: float | None = None, include_high: bool = False):

@@ -110,7 +110,7 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True): 
     wanted = [(dataset, _get(specs[tree], keys).shape, "/".join(map(str, keys))) for dataset, tree, keys in entries]
     arrays = archive.read_weights(wanted)
     trees: dict = {"params": {}, "state": {}}
-    for (dataset, tree, keys), array in zip(entries, arrays):
+    for (_, tree, keys), array in zip(entries, arrays):
         dtype = _get(specs[tree], keys).dtype
         _set(trees[tree], keys, jax.numpy.asarray(array.astype(dtype, copy=False)))
     model.params = trees["params"]

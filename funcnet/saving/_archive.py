@@ -69,10 +69,12 @@ class Archive:
                 names = set(zf.namelist())
                 for member in (CONFIG, WEIGHTS):
                     if member not in names:
-                        raise ValueError(f"{what} has no {member}; a .keras archive holds {CONFIG}, {METADATA} and {WEIGHTS}.")
+                        raise ValueError(f"{what} has no {member}; a .keras archive holds {CONFIG}, {METADATA} and "
+                                         f"{WEIGHTS}.")
                 for info in zf.infolist():
                     if info.file_size > _MAX_MEMBER_BYTES:
-                        raise ValueError(f"{what}: member {info.filename} claims {info.file_size} bytes unpacked; refused.")
+                        raise ValueError(f"{what}: member {info.filename} claims {info.file_size} bytes unpacked; "
+                                         "refused.")
                 config_bytes = zf.read(CONFIG)
                 self._weights_bytes = zf.read(WEIGHTS)
                 self.metadata = json.loads(zf.read(METADATA)) if METADATA in names else {}

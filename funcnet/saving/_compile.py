@@ -22,8 +22,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from funcnet.optimizers import _aliases
-from funcnet.optimizers._transforms import ScaleByAdamState, ScaleByLearningRateState, ScaleByRmsState, \
-    ScaleBySumOfSquaresState, TraceState
+from funcnet.optimizers._transforms import (
+    ScaleByAdamState,
+    ScaleByLearningRateState,
+    ScaleByRmsState,
+    ScaleBySumOfSquaresState,
+    TraceState,
+)
 
 # Keras's optimizer options funcnet honours only at these values.
 _KERAS_OPTIMIZER_DEFAULTS = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
@@ -126,7 +131,8 @@ def restore_compile(model, config: dict | None, what: str):
         optimizer = {"class_name": {"sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adam": "Adam"}
                      .get(optimizer.lower(), optimizer), "config": {}}
     if not isinstance(optimizer, dict) or optimizer.get("class_name") not in _FACTORIES:
-        problems.append(f"the optimizer {optimizer if not isinstance(optimizer, dict) else optimizer.get('class_name')!r}")
+        problems.append("the optimizer "
+                        f"{optimizer if not isinstance(optimizer, dict) else optimizer.get('class_name')!r}")
         hyper, factory = {}, None
     else:
         factory = _FACTORIES[optimizer["class_name"]]
@@ -171,7 +177,8 @@ def restore_optimizer_state(model, class_name: str, hyper: dict, arrays: list, k
         return
     if len(arrays) != expected:
         if arrays:
-            warnings.warn(f"{what}: the optimizer state has {len(arrays)} variables where {class_name} needs {expected}; "
+            warnings.warn(f"{what}: the optimizer state has {len(arrays)} variables where {class_name} needs "
+                          f"{expected}; "
                           "it starts afresh.", stacklevel=3)
         return
     step = int(np.asarray(arrays[0]))
@@ -189,7 +196,8 @@ def restore_optimizer_state(model, class_name: str, hyper: dict, arrays: list, k
 
     members = []
     chain = template if isinstance(template, tuple) and not hasattr(template, "_fields") else (template,)
-    order = {"RMSprop": ["nu", "trace", "mu"], "Adam": ["adam"], "SGD": ["trace"], "Adagrad": ["sum_of_squares"]}[class_name]
+    order = {"RMSprop": ["nu", "trace", "mu"], "Adam": ["adam"], "SGD": ["trace"],
+             "Adagrad": ["sum_of_squares"]}[class_name]
     rebuilt = {}
     for part in order:
         if part == "nu":
@@ -203,7 +211,7 @@ def restore_optimizer_state(model, class_name: str, hyper: dict, arrays: list, k
         elif part == "adam":
             adam = _states(template)["ScaleByAdamState"]
             pairs = []
-            for keys in keys_in_order:
+            for _ in keys_in_order:
                 pairs.append((np.asarray(next(slots)), np.asarray(next(slots))))
             mu = jax.tree.map(lambda a: a, adam.mu)
             nu = jax.tree.map(lambda a: a, adam.nu)

@@ -138,7 +138,7 @@ def layout(model, prefix: str = "", specs=None) -> list[tuple[str, str, tuple]]:
 
 def _layer_layout(layer, name: str, group: str, params: dict, state: dict) -> list[tuple[str, str, tuple]]:
     from funcnet import models
-    from funcnet.layers.recurrent import Bidirectional, _RNN
+    from funcnet.layers.recurrent import _RNN, Bidirectional
 
     if isinstance(layer, models.Model):
         inner = layout(layer, prefix=group + "/", specs=(params, state))

@@ -166,7 +166,8 @@ def functional_from_config(config: dict, custom_objects=None, what: str = "Model
             name, k, node = item
             args = node.get("args") if isinstance(node, dict) else None
             if not isinstance(args, list) or len(args) != 1:
-                raise _config.LayerConfigError(f"{what}: layer '{name}' node {k}: expected one argument; got {args!r:.200}.")
+                raise _config.LayerConfigError(f"{what}: layer '{name}' node {k}: expected one argument; got "
+                                               f"{args!r:.200}.")
             try:
                 inputs = resolve(args[0], f"layer '{name}' node {k}")
             except KeyError:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -187,7 +188,7 @@ class HostBatches:
             idx, weight, context, carry = prepare(start, n, *args)
             pieces, reported, previous = [], None, None
             for first, count, rows, w in _chunks(idx, weight, chunk_steps):
-                chunk = jax.tree.map(lambda a: put(np.asarray(a)[rows]), data)
+                chunk = jax.tree.map(lambda a, rows=rows: put(np.asarray(a)[rows]), data)
                 result = run_chunk(context, carry, chunk, w, np.int32(first), np.int32(count))
                 if spec.collects:
                     carry, outputs = result

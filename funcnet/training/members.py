@@ -18,7 +18,8 @@ still computes them (a vmapped program has one shape) and `finish` puts their ol
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -13,7 +13,7 @@ Models with non-trainable state (`with_state=True`, e.g. `model.apply_with_state
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -97,7 +97,8 @@ def train_pass(train_step, metrics: Sequence, *, batch_size: int, shuffle: bool,
         def run(operand):
             state, metric_states = operand
             state, metric_states, total = train_step(
-                state, metric_states, batch.x, batch.y, batch.weight, valid, jax.random.fold_in(dropout_key, batch.index)
+                state, metric_states, batch.x, batch.y, batch.weight, valid,
+                jax.random.fold_in(dropout_key, batch.index)
             )
             state = state._replace(params=placement.constrain_state(state.params),
                                    opt_state=placement.constrain_state(state.opt_state),
@@ -193,7 +194,8 @@ def make_predict(apply_fn, *, batch_size: int, policy=None, distribution=None, s
 
 
 def predict_pass(forward, *, batch_size: int, width: int) -> Pass:
-    """The collecting `Pass` of a prediction with `forward` (`step.forward_fn`), started from `(params, model_state)`."""
+    """The collecting `Pass` of a prediction with `forward` (`step.forward_fn`), started from
+    `(params, model_state)`."""
 
     def prepare(variables, n: int):
         idx, weight = batch_plan(n, batch_size, None, width)

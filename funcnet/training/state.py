@@ -28,7 +28,7 @@ class TrainState(NamedTuple):
     model_state: Any = {}
 
     @classmethod
-    def create(cls, params, optimizer: optax.GradientTransformation, rng: jax.Array, model_state=None) -> "TrainState":
+    def create(cls, params, optimizer: optax.GradientTransformation, rng: jax.Array, model_state=None) -> TrainState:
         """A fresh state: `optimizer.init(params)` and step 0 (the optimizer never sees `model_state`)."""
         return cls(params=params, opt_state=optimizer.init(params), step=jnp.zeros([], jnp.int32), rng=rng,
                    model_state={} if model_state is None else model_state)

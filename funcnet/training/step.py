@@ -12,7 +12,7 @@ of the same step, in `TrainState.model_state`.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
