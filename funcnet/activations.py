@@ -6,6 +6,7 @@ Every activation maps an array to an array of the same shape and dtype. Names fo
 """
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 
 import jax
@@ -122,8 +123,10 @@ def get(identifier: str | Activation | None) -> Activation:
         try:
             return _BY_NAME[identifier.lower()]
         except KeyError:
+            close = difflib.get_close_matches(identifier.lower(), list(_BY_NAME), n=2)
+            suggestion = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
             raise ValueError(
-                f"Unknown activation {identifier!r}; expected one of {sorted(_BY_NAME)} "
+                f"Unknown activation {identifier!r}.{suggestion} Expected one of {sorted(_BY_NAME)} "
                 "or a function array -> array."
             ) from None
     if callable(identifier):

@@ -198,6 +198,9 @@ class Session:
         lengths = {len(a) for a in out}
         if len(lengths) > 1:
             raise ValueError(f"{what}: the inputs have different numbers of samples {[len(a) for a in out]}.")
+        if lengths == {0}:
+            raise ValueError(f"{what}: x holds no samples (shape {tuple(np.shape(out[0]))}); give at least one, "
+                             "as Keras does.")
         return out if several else out[0]
 
     def _output_struct(self, x, what: str):

@@ -1,6 +1,7 @@
 """`optimizers.get`: optimizers by Keras name, optax's variants by `"optax:NAME"`, or passed through."""
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 
 import optax
@@ -46,7 +47,9 @@ def get(identifier) -> optax.GradientTransformation:
         table, name = (_OPTAX, key[len("optax:"):]) if key.startswith("optax:") else (_HAND_WRITTEN, key)
         if name in table:
             return table[name]()
-        raise ValueError(f"Unknown optimizer {identifier!r}; expected one of {names()} or an "
+        close = difflib.get_close_matches(key, names(), n=2)
+        suggestion = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"Unknown optimizer {identifier!r}.{suggestion} Expected one of {names()} or an "
                          "optax.GradientTransformation.")
     raise TypeError(
         f"optimizer must be a name such as 'rmsprop' or an optax.GradientTransformation; got "
