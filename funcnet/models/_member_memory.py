@@ -30,6 +30,17 @@ def tree_bytes(tree) -> int:
                if hasattr(leaf, "shape") and not jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key))
 
 
+def _inner_jaxprs(eqn):
+    """The jaxprs inside an equation's params: a loop's body, a cond's branches, a call's program."""
+    for param in eqn.params.values():
+        for sub in (param if isinstance(param, (list, tuple)) else [param]):
+            inner = getattr(sub, "jaxpr", None)
+            if inner is not None and hasattr(inner, "eqns"):
+                yield inner
+            elif hasattr(sub, "eqns"):
+                yield sub
+
+
 def _jaxpr_bytes(jaxpr) -> int:
     total = 0
     for eqn in jaxpr.eqns:
@@ -38,13 +49,7 @@ def _jaxpr_bytes(jaxpr) -> int:
             is_key = hasattr(aval, "dtype") and jax.dtypes.issubdtype(aval.dtype, jax.dtypes.prng_key)
             if hasattr(aval, "shape") and hasattr(aval, "dtype") and not is_key:
                 total += math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
-        for param in eqn.params.values():
-            for sub in (param if isinstance(param, (list, tuple)) else [param]):
-                inner = getattr(sub, "jaxpr", None)
-                if inner is not None and hasattr(inner, "eqns"):
-                    total += _jaxpr_bytes(inner)
-                elif hasattr(sub, "eqns"):
-                    total += _jaxpr_bytes(sub)
+        total += sum(_jaxpr_bytes(inner) for inner in _inner_jaxprs(eqn))
     return total
 
 
@@ -62,13 +67,7 @@ def _jaxpr_flops(jaxpr) -> int:
             rhs = eqn.invars[1].aval.shape  # kernel: its spatial size times input channels per group
             out_features = rhs[eqn.params["dimension_numbers"].rhs_spec[0]]
             total += 2 * math.prod(eqn.outvars[0].aval.shape) * math.prod(rhs) // max(out_features, 1)
-        for param in eqn.params.values():
-            for sub in (param if isinstance(param, (list, tuple)) else [param]):
-                inner = getattr(sub, "jaxpr", None)
-                if inner is not None and hasattr(inner, "eqns"):
-                    total += _jaxpr_flops(inner)
-                elif hasattr(sub, "eqns"):
-                    total += _jaxpr_flops(sub)
+        total += sum(_jaxpr_flops(inner) for inner in _inner_jaxprs(eqn))
     return total
 
 
