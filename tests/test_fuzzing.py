@@ -170,3 +170,52 @@ def test_losses_and_metrics_on_mismatched_shapes(name, true_shape, pred_shape, i
                 metric.result(fn(metric.init(), y_true, y_pred))
         except (ValueError, TypeError) as err:
             assert str(err)
+
+
+def _two_inputs():
+    a, b = layers.Input(shape=(3,), name="a"), layers.Input(shape=(2,), name="b")
+    out = layers.Dense(1, activation="sigmoid")(layers.Concatenate()([a, b]))
+    model = models.Model(inputs=[a, b], outputs=out)
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    model.params = model.init(jax.random.key(0))
+    return model
+
+
+TWO_INPUTS = _two_inputs()
+FEW = settings(FUZZ, max_examples=25)  # each accepted draw compiles a fit
+XA, XB = np.ones((4, 3), np.float32), np.ones((4, 2), np.float32)
+
+
+@FEW
+@given(x=st.sampled_from([
+    {"a": XA, "b": XB}, {"a": XA}, {"a": XA, "b": XB, "c": XB}, {"A": XA, "b": XB}, [XA, XB], [XB, XA], [XA],
+    (XA, XB[:3]), XA, {"a": XA, "b": XB.astype(np.int32)}, {"a": XA[:, :2], "b": XB}, [XA, None], {"a": "x", "b": XB},
+]), y=st.sampled_from([np.ones(4), np.ones((4, 1)), np.ones(3), np.full(4, 0.5), np.ones((4, 2)), None]))
+def test_a_two_input_model_on_wrong_dicts_and_lists(x, y):
+    for call in (lambda: TWO_INPUTS.fit(x, y, epochs=1, batch_size=2, verbose=0),
+                 lambda: TWO_INPUTS.predict(x, verbose=0)):
+        try:
+            call()
+        except (ValueError, TypeError) as err:
+            assert _names_the_problem(err) or "input" in str(err), f"{type(err).__name__}: {err}"
+
+
+@FEW
+@given(loss=st.sampled_from(["sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
+                             "mse", "hinge"]),
+       y=st.sampled_from([np.array([0, 1, 2, 1]), np.array([0, 1, 5, 1]), np.array([-1, 0, 1, 1]),
+                          np.array([0.5, 1, 0, 1]), np.eye(3, dtype=np.float32)[[0, 1, 2, 1]], np.ones((4, 2)),
+                          np.ones((4, 3, 1)), np.array(["a", "b", "c", "d"])]))
+def test_fit_with_labels_of_the_wrong_kind_for_the_loss(loss, y):
+    model = models.Sequential([layers.Dense(3, activation="softmax", input_shape=(2,))])
+    model.compile(optimizer="sgd", loss=loss)
+    try:
+        history = model.fit(np.ones((4, 2), np.float32), y, epochs=1, batch_size=2, verbose=0)
+    except (ValueError, TypeError) as err:
+        assert _names_the_problem(err), f"{type(err).__name__}: {err}"
+        return
+    assert np.isfinite(history.history["loss"]).all()
+    if loss == "sparse_categorical_crossentropy":  # taken only as integer class ids in [0, 3)
+        assert y.ndim == 1 and np.all((y >= 0) & (y < 3) & (np.mod(y, 1) == 0))
+    else:  # taken only in the output's shape: no broadcasting to a wrong answer
+        assert y.shape == (4, 3)
