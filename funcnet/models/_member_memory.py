@@ -25,9 +25,16 @@ import numpy as np
 BUDGET_FRACTION = 0.5
 
 
+def _nbytes(value) -> int:
+    """The bytes of an array or abstract value; 0 for keys (a few words each) and non-arrays."""
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")) or \
+            jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
+        return 0
+    return math.prod(value.shape) * np.dtype(value.dtype).itemsize
+
+
 def tree_bytes(tree) -> int:
-    return sum(math.prod(leaf.shape) * np.dtype(leaf.dtype).itemsize for leaf in jax.tree.leaves(tree)
-               if hasattr(leaf, "shape") and not jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key))
+    return sum(_nbytes(leaf) for leaf in jax.tree.leaves(tree))
 
 
 def _inner_jaxprs(eqn):
@@ -44,11 +51,7 @@ def _inner_jaxprs(eqn):
 def _jaxpr_bytes(jaxpr) -> int:
     total = 0
     for eqn in jaxpr.eqns:
-        for var in eqn.outvars:
-            aval = var.aval
-            is_key = hasattr(aval, "dtype") and jax.dtypes.issubdtype(aval.dtype, jax.dtypes.prng_key)
-            if hasattr(aval, "shape") and hasattr(aval, "dtype") and not is_key:
-                total += math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
+        total += sum(_nbytes(var.aval) for var in eqn.outvars)
         total += sum(_jaxpr_bytes(inner) for inner in _inner_jaxprs(eqn))
     return total
 

@@ -501,12 +501,13 @@ def _init_program(session, sample_shapes, member_optimizers):
     opt_init = session._program(("many-opt-init", member_optimizers.key), build)
 
     def init(seeds, hyper):
-        members = [model.init_with_state(jax.random.key(s), sample_shapes) for s in seeds]
+        keys = [jax.random.key(s) for s in seeds]
+        members = [model.init_with_state(key, sample_shapes) for key in keys]
         # Stacked on the host: an eager jnp.stack compiles a program per leaf shape (0.2 s each on a CPU).
         params, state = (jax.tree.map(lambda *leaves: np.stack([np.asarray(a) for a in leaves]), *part)
                          for part in zip(*members))
-        keys = jax.random.wrap_key_data(np.stack([jax.random.key_data(jax.random.key(s)) for s in seeds]))
-        return TrainState(params, opt_init(params, hyper), np.zeros(len(seeds), np.int32), keys, state)
+        stacked_keys = jax.random.wrap_key_data(np.stack([jax.random.key_data(key) for key in keys]))
+        return TrainState(params, opt_init(params, hyper), np.zeros(len(seeds), np.int32), stacked_keys, state)
 
     return init
 

@@ -51,8 +51,8 @@ class MemberStart(NamedTuple):
     index: jax.Array | None = None
 
 
-def _one_member_place():
-    return SingleDevice()  # inside a member nothing is laid out: the member axis is what is split
+# Inside a member nothing is laid out: the member axis is what a placement splits.
+_WITHIN_MEMBER = SingleDevice()
 
 
 def _member_rows(idx, weight, index):
@@ -93,12 +93,11 @@ def make_train_epoch_many(apply_fn, loss_fn, optimizer_for: OptimizerFor, metric
     """
     metrics = tuple(metrics)
     source = make_source(distribution)
-    inner = _one_member_place()
 
     def member_pass(hyper) -> Pass:
         step = make_train_step(apply_fn, loss_fn, optimizer_for(hyper), metrics, policy=policy, with_state=with_state)
         return train_pass(step, metrics, batch_size=batch_size, shuffle=shuffle, stop_on_nan=stop_on_nan,
-                          placement=inner)
+                          placement=_WITHIN_MEMBER)
 
     plan = _plan_only(metrics, batch_size, shuffle)
 
@@ -185,7 +184,7 @@ def _plan_only(metrics, batch_size: int, shuffle: bool) -> Pass:
     """The training pass whose plan, first carry and logs every member shares (its step is never run:
     each member's step is built from its own hyper-parameters, in `body`)."""
     return train_pass(None, metrics, batch_size=batch_size, shuffle=shuffle, stop_on_nan=False,
-                      placement=_one_member_place())
+                      placement=_WITHIN_MEMBER)
 
 
 def make_evaluate_many(apply_fn, loss_fn, metrics: Sequence = (), *, batch_size: int, policy=None, distribution=None,
@@ -205,9 +204,9 @@ def make_evaluate_many(apply_fn, loss_fn, metrics: Sequence = (), *, batch_size:
         params, model_state, index = start
         members = jax.tree.leaves(params)[0].shape[0]
         count = n if index is None else index.shape[1]
-        idx, weight, _, _ = single.prepare(None, count)
+        idx, weight, _, carry = single.prepare(None, count)
         idx, weight = _shared_rows(idx, weight, members, index)
-        carry = jax.vmap(lambda _: single.prepare(None, count)[3])(jnp.arange(members))
+        carry = jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (members, *jnp.shape(leaf))), carry)
         return idx, weight, (params, model_state, count), carry
 
     def body(context, carry, batch: Batch):
