@@ -1,9 +1,5 @@
 """Checkpoints: exact round trips, no pickle, atomic replacement, and clear errors."""
 import os
-import signal
-import subprocess
-import sys
-import textwrap
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +7,7 @@ import numpy as np
 import pytest
 
 from funcnet import checkpoints, optimizers
+from tests._shared import kill_while_saving
 
 
 def _tree():
@@ -92,28 +89,11 @@ def test_failed_save_leaves_the_previous_checkpoint_and_no_temporary_file(tmp_pa
 def test_a_process_killed_while_saving_leaves_a_readable_checkpoint(tmp_path):
     """SIGKILL a process that saves a 16 MB checkpoint in a loop; the file on disk always loads."""
     path = tmp_path / "ckpt"
-    script = textwrap.dedent(
-        f"""
-        import numpy as np, sys
+    kill_while_saving("""
+        import numpy as np
         from funcnet import checkpoints
-        big = {{"w": np.random.default_rng(0).normal(size=(4_000_000,)).astype("float32")}}
-        i = 0
-        while True:
-            checkpoints.save({str(path)!r}, {{"params": big}}, metadata={{"epoch": i}})
-            if i == 0:
-                print("saved", flush=True)
-            i += 1
-        """
-    )
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "saved"
-        import time
-
-        time.sleep(0.7)  # well inside some later save
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        big = {"w": np.random.default_rng(0).normal(size=(4_000_000,)).astype("float32")}
+    """, f'checkpoints.save({str(path)!r}, {{"params": big}}, metadata={{"epoch": i}})', seconds=0.7)
     ckpt = checkpoints.load(path)
     assert ckpt.metadata["epoch"] >= 0
     assert ckpt.arrays["params/w"].shape == (4_000_000,)

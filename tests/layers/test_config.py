@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from funcnet import initializers, layers
-from funcnet.layers._config import LayerConfigError, builtin_layers, deserialize_layer, serialize_layer
+from funcnet.layers._config import builtin_layers, deserialize_layer, serialize_layer
+from tests._shared import Scale
 
 K = keras.layers
 
@@ -99,17 +100,6 @@ def test_settings_funcnet_cannot_honour_are_refused_by_name(keras_layer, words):
 
 
 def test_only_builtin_or_given_classes_are_built():
-    class Scale(layers.Layer):
-        def __init__(self, factor=2.0, name=None, input_shape=None):
-            super().__init__(name=name, input_shape=input_shape)
-            self.factor = factor
-
-        def compute_output_shape(self, input_shape):
-            return input_shape
-
-        def call(self, params, x, rng, training):
-            return x * self.factor
-
     entry = serialize_layer(Scale(3.0))
     assert entry["registered_name"] == "Scale" and entry["config"]["factor"] == 3.0
     with pytest.raises(ValueError, match=r"unknown layer class 'Scale'.*custom_objects.*Nothing named in a file is imported"):

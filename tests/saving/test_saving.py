@@ -2,11 +2,6 @@
 funcnet, with the same predictions; and nothing in a file can run code or load silently wrong."""
 import io
 import json
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 import zipfile
 
 import h5py
@@ -16,6 +11,7 @@ import numpy as np
 import pytest
 
 from funcnet import layers, models, optimizers
+from tests._shared import Scale, kill_while_saving
 
 RS = np.random.default_rng(0)
 
@@ -139,17 +135,6 @@ def test_config_round_trip_gives_the_same_model():
 
 
 def test_a_custom_layer_needs_to_be_given(tmp_path):
-    class Scale(layers.Layer):
-        def __init__(self, factor=2.0, name=None, input_shape=None):
-            super().__init__(name=name, input_shape=input_shape)
-            self.factor = factor
-
-        def compute_output_shape(self, input_shape):
-            return input_shape
-
-        def call(self, params, x, rng, training):
-            return x * self.factor
-
     model = _randomize(models.Sequential([layers.Input((3,)), layers.Dense(2), Scale(3.0)]))
     model.save(tmp_path / "custom.keras")
     with pytest.raises(ValueError, match=r"unknown layer class 'Scale'.*custom_objects"):
@@ -191,6 +176,19 @@ def _with_config(path, target, edit):
     return _rewrite(path, target, change)
 
 
+def _with_weights(path, target, edit):
+    """A copy of the archive at `path` whose `model.weights.h5` was changed in place by `edit(h5_file)`."""
+    def change(name, data):
+        if name != "model.weights.h5":
+            return data
+        buffer = io.BytesIO(data)
+        with h5py.File(buffer, "r+") as h5:
+            edit(h5)
+        return buffer.getvalue()
+
+    return _rewrite(path, target, change)
+
+
 def test_not_a_zip_or_truncated_or_missing_member(saved, tmp_path):
     (tmp_path / "text.keras").write_text("hello")
     with pytest.raises(ValueError, match=r"text.keras' is not a \.keras archive"):
@@ -221,29 +219,19 @@ def test_a_class_funcnet_does_not_know_is_never_imported_or_built(saved, tmp_pat
 
 
 def test_weights_that_do_not_fit_are_refused(saved, tmp_path):
-    def reshaped(name, data):
-        if name != "model.weights.h5":
-            return data
-        buffer = io.BytesIO(data)
-        with h5py.File(buffer, "r+") as h5:
-            del h5["layers/dense/vars/0"]
-            h5["layers/dense/vars/0"] = np.zeros((4, 2), np.float32)
-        return buffer.getvalue()
+    def reshaped(h5):
+        del h5["layers/dense/vars/0"]
+        h5["layers/dense/vars/0"] = np.zeros((4, 2), np.float32)
 
     with pytest.raises(ValueError, match=r"weight 'layers/dense/vars/0' \(dense/kernel\) has shape \(4, 2\); the "
                                          r"architecture needs \(3, 2\)"):
-        models.load_model(_rewrite(saved, tmp_path / "shape.keras", reshaped))
+        models.load_model(_with_weights(saved, tmp_path / "shape.keras", reshaped))
 
-    def dropped(name, data):
-        if name != "model.weights.h5":
-            return data
-        buffer = io.BytesIO(data)
-        with h5py.File(buffer, "r+") as h5:
-            del h5["layers/dense/vars/1"]
-        return buffer.getvalue()
+    def dropped(h5):
+        del h5["layers/dense/vars/1"]
 
     with pytest.raises(ValueError, match=r"has no weight 'layers/dense/vars/1' \(dense/bias\)"):
-        models.load_model(_rewrite(saved, tmp_path / "dropped.keras", dropped))
+        models.load_model(_with_weights(saved, tmp_path / "dropped.keras", dropped))
 
     wider = _with_config(saved, tmp_path / "wider.keras", lambda c: c["config"]["layers"][1]["config"].update(units=5))
     with pytest.raises(ValueError, match="the architecture needs"):
@@ -266,25 +254,12 @@ def test_save_refuses_what_it_cannot_write(tmp_path):
 
 def test_a_process_killed_while_saving_leaves_the_previous_archive_whole(tmp_path):
     path = tmp_path / "big.keras"
-    script = textwrap.dedent(f"""
+    kill_while_saving("""
         import jax, numpy as np
         from funcnet import layers, models
         model = models.Sequential([layers.Input((2000,)), layers.Dense(2000)])
         model.params = model.init(jax.random.key(0))
-        i = 0
-        while True:
-            model.save({str(path)!r})
-            if i == 0:
-                print("saved", flush=True)
-            i += 1
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "saved"
-        time.sleep(0.5)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    """, f"model.save({str(path)!r})", seconds=0.5)
     model = models.load_model(path)
     assert model.params["dense"]["kernel"].shape == (2000, 2000)
 
