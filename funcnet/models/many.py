@@ -158,7 +158,7 @@ def fit_many(model, x=None, y=None, *, seeds: Sequence[int] | None = None, folds
         train_index=train_index, val_index=val_index, group=group, sequential=sequential, steps=steps,
         epochs=epochs, initial_epoch=initial_epoch, verbose=verbose, log_order=log_order,
         callbacks=[[copy.deepcopy(cb) for cb in member_callbacks] for _ in range(count)], shared=shared_callbacks)
-    groups = [list(range(first, min(first + group, count))) for first in range(0, count, group)]
+    groups = _groups(count, group)
     for cb in shared_callbacks:
         cb.set_model(None)
         cb.set_params({"epochs": epochs, "steps": steps, "verbose": verbose, "members": count})
@@ -194,7 +194,7 @@ class _Training:
     def train_group(self, members: list[int]) -> TrainState:
         """Trains `members` (indices) side by side for every epoch; returns their final states, stacked."""
         placement, real, group = self.placement, len(members), self.group
-        taken = np.asarray(members + [members[-1]] * (group - real))  # the last group padded with copies
+        taken = _padded(members, group)
         hyper = self.member_optimizers.take(taken)
         view = _GroupView(placement.put_members(self.init_fn([self.seeds[k] for k in taken], hyper)))
         hyper = placement.put_members(hyper)
@@ -326,12 +326,11 @@ class Runs:
     def _programs_and_groups(self):
         session = self._template._session
         placement = distribution_module.as_placement(session.settings.distribution)
-        size = self.group_size
-        groups = [list(range(s, min(s + size, self.members))) for s in range(0, self.members, size)]
+        groups = _groups(self.members, self.group_size)
         return session, placement, groups
 
     def _group_variables(self, placement, members):
-        taken = np.asarray(members + [members[-1]] * (self.group_size - len(members)))
+        taken = _padded(members, self.group_size)
         take = lambda tree: jax.tree.map(lambda leaf: leaf[taken], tree)  # noqa: E731
         return placement.put_members((take(self.params), take(self.state)))
 
@@ -424,6 +423,16 @@ class _MemberView:
     @stop_training.setter
     def stop_training(self, value: bool) -> None:
         self._group.stop[self._k] = bool(value)
+
+
+def _groups(members: int, size: int) -> list[list[int]]:
+    """The members' indices in groups of `size`, in order (the last may be smaller)."""
+    return [list(range(first, min(first + size, members))) for first in range(0, members, size)]
+
+
+def _padded(members: list[int], size: int) -> np.ndarray:
+    """A group's member indices padded to `size` with copies of its last (their results are dropped)."""
+    return np.asarray(members + [members[-1]] * (size - len(members)))
 
 
 def _set_member(stacked, k: int, value):
