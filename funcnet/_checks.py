@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
-import jax.numpy
+import jax.numpy as jnp
 import numpy as np
 
 Shape = tuple  # a tuple of ints, with None for an unknown size (the batch axis)
@@ -25,11 +25,11 @@ def as_feature_shape(shape: Any, what: str) -> tuple:
         shape = (int(shape),)
     if not isinstance(shape, (tuple, list)):
         raise TypeError(f"{what} must be a tuple of positive ints such as (784,); got {shape!r}.")
-    out = []
+    out: list[int | None] = []
     for d in shape:
         if d is None:
             out.append(None)
-        elif isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0:
+        elif isinstance(d, numbers.Integral) and not isinstance(d, bool) and int(d) > 0:
             out.append(int(d))
         else:
             raise ValueError(
@@ -41,7 +41,7 @@ def as_feature_shape(shape: Any, what: str) -> tuple:
 def positive_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{what} must be a positive int; got {type(value).__name__} {value!r}.")
-    if value <= 0:
+    if int(value) <= 0:
         raise ValueError(f"{what} must be a positive int; got {value}.")
     return int(value)
 
@@ -49,7 +49,7 @@ def positive_int(value: Any, what: str) -> int:
 def positive_count(value: Any, what: str) -> int:
     """A positive int, else a ValueError for any other value: bools, floats and strings included (as
     Keras checks `fit`'s counts such as `batch_size`)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) <= 0:
         raise ValueError(f"{what} must be a positive int; got {value!r}.")
     return int(value)
 
@@ -65,10 +65,10 @@ def check_name(name: Any, what: str = "name") -> str | None:
 def check_key(key: Any, where: str) -> jax.Array:
     """Accepts a typed key (`jax.random.key`) or a raw uint32[2] key (`jax.random.PRNGKey`)."""
     if isinstance(key, (jax.Array, np.ndarray)):
-        if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
+        if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
             return key
         if key.dtype == np.uint32 and key.shape == (2,):
-            return key
+            return jnp.asarray(key)
         got = f"an array of shape {key.shape} and dtype {key.dtype}"
     else:
         got = f"{type(key).__name__} {key!r}"
@@ -79,7 +79,7 @@ def as_array(value: Any, what: str) -> jax.Array:
     """`jnp.asarray(value)`, or a TypeError naming `what` (jnp.asarray raises ValueError for None and
     TypeError for strings, neither naming the argument)."""
     try:
-        return jax.numpy.asarray(value)
+        return jnp.asarray(value)
     except (TypeError, ValueError):
         got = type(value).__name__ + (f" of dtype {value.dtype}" if hasattr(value, "dtype") else "")
         raise TypeError(f"{what} must be a numeric array; got {got}.") from None
@@ -94,6 +94,13 @@ def shapes_compatible(actual: Sequence[int | None], expected: Sequence[int | Non
 
 def _path_str(path) -> str:
     return "".join(f"[{getattr(p, 'key', getattr(p, 'idx', p))!r}]" for p in path)
+
+
+def same_structure(a: Any, b: Any) -> bool:
+    """Whether two pytrees have one structure (equal treedefs; leaves may differ)."""
+    # Typed as Any: jaxlib's stubs leave PyTreeDef unresolved for mypy, which then refuses its `==`.
+    treedef: Any = jax.tree.structure(a)
+    return bool(treedef == jax.tree.structure(b))
 
 
 def check_tree(tree: Any, expected: Any, where: str, what: str = "params") -> None:

@@ -25,7 +25,8 @@ class Callback:
     """Base class: override any of the hooks; each gets the epoch's logs as a dict of floats."""
 
     def __init__(self):
-        self.model = None
+        # The model `fit` trains (None until `set_model`); Any, since callbacks also serve fit_many's members.
+        self.model: Any = None
         self.params: dict[str, Any] = {}
 
     def set_model(self, model) -> None:
@@ -226,7 +227,7 @@ class CSVLogger(Callback):
         self.filename = os.fspath(filename)
         self.separator = separator
         self.append = append
-        self._keys = None
+        self._keys: list[str] | None = None
 
     def on_train_begin(self, logs=None):
         self._exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from funcnet._atomic import write_atomically
@@ -138,7 +139,7 @@ class Checkpoint:
             key = _path_key(p)
             value = saved[key]
             if _is_prng_key(leaf):
-                leaves.append(jax.random.wrap_key_data(value, impl=jax.random.key_impl(leaf)))
+                leaves.append(jax.random.wrap_key_data(jnp.asarray(value), impl=jax.random.key_impl(leaf)))
                 continue
             if value.shape != np.shape(leaf) or value.dtype != np.dtype(leaf.dtype):
                 raise ValueError(

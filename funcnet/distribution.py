@@ -208,7 +208,7 @@ class DataParallel:
         if not axes:
             return self.replicated
         axis = max(axes, key=lambda a: shape[a])
-        spec = [None] * len(shape)
+        spec: list[str | None] = [None] * len(shape)
         spec[axis] = BATCH_AXIS
         return NamedSharding(self.mesh, PartitionSpec(*spec))
 

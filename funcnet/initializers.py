@@ -12,6 +12,7 @@ computed as Keras does (for a `(fan_in, fan_out)` kernel the first and last axes
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import jax
@@ -21,14 +22,20 @@ from jax.nn import initializers as _jinit
 Initializer = Callable[..., jax.Array]
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Described:
+    """An initializer carrying the Keras object it stands for (`keras_config`), for saving models.
+    Compared and hashed by identity, as the plain functions it stands beside."""
+
+    init: Initializer
+    keras_config: dict
+
+    def __call__(self, key, shape, dtype=jnp.float32) -> jax.Array:
+        return self.init(key, shape, dtype)
+
+
 def _described(init: Initializer, class_name: str, **config) -> Initializer:
-    """`init` carrying the Keras object it stands for (`keras_config`), for saving models."""
-
-    def described(key, shape, dtype=jnp.float32):
-        return init(key, shape, dtype)
-
-    described.keras_config = {"class_name": class_name, "config": config}
-    return described
+    return _Described(init, {"class_name": class_name, "config": config})
 
 
 def glorot_uniform() -> Initializer:

@@ -203,7 +203,7 @@ def _check_positive(fn_name: str, arg_name: str, value) -> float:
 def _check_axis(fn_name: str, axis, ndim: int) -> int:
     if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
         raise TypeError(f"{fn_name}: axis must be an int, got {axis!r}.")
-    if not -ndim <= axis < ndim:
+    if not -ndim <= int(axis) < ndim:
         raise ValueError(
             f"{fn_name}: axis={axis} is out of range for y_pred of rank {ndim}; expected "
             f"{-ndim} <= axis < {ndim}."
@@ -701,7 +701,7 @@ _FUNCTIONS = (
     categorical_hinge,
     cosine_similarity,
 )
-_CLASSES = {
+_CLASSES: dict[type, Callable[..., jax.Array]] = {
     CategoricalCrossentropy: categorical_crossentropy,
     SparseCategoricalCrossentropy: sparse_categorical_crossentropy,
     BinaryCrossentropy: binary_crossentropy,
@@ -727,7 +727,7 @@ _ALIASES = {
     "bce": binary_crossentropy, "BCE": binary_crossentropy,
     "logcosh": log_cosh, "huber_loss": huber,
 }  # fmt: skip
-_BY_NAME: dict[str, Callable] = {
+_BY_NAME: dict[str, Callable[..., jax.Array]] = {
     **{fn.__name__: fn for fn in _FUNCTIONS},
     **{cls.__name__: fn for cls, fn in _CLASSES.items()},
     **_ALIASES,

@@ -42,6 +42,7 @@ import difflib
 import functools
 import numbers
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -277,22 +278,17 @@ _auto_accuracy.__name__ = "accuracy"
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _compiled(metric: Metric, method: str, *args):
+def _compiled(metric: _Streaming, method: str, *args):
     return getattr(metric, method)(*args)
 
 
-class Metric:
-    """Base class: an immutable bundle of hyper-parameters plus three pure functions.
+class _Streaming:
+    """What every metric is: an immutable bundle of hyper-parameters plus pure functions over a state.
 
     * ``init() -> state``: a dict of float32 arrays (the zero state).
-    * ``update(state, y_true, y_pred, sample_weight=None) -> state``: same structure, shapes, dtypes.
+    * ``update(state, ...) -> state``: same structure, shapes, dtypes (what it takes is the subclass's).
     * ``result(state) -> jax.Array``: float32 scalar (or vector, e.g. for several thresholds).
     * ``name``: the key reported in training history.
-
-    Subclasses implement ``init``, ``_update(state, y_true, y_pred, sample_weight)`` and
-    ``_result(state)`` in traceable JAX. The public ``update``/``result`` check and convert the
-    inputs, then run those compiled (once per metric and input shape), so an eager loop of
-    updates costs one dispatch each; inside your own ``jit`` or ``scan`` they simply inline.
 
     Subclasses set their attributes with ``self._set(...)`` in ``__init__``; afterwards the
     object is frozen. Equality and hashing use the class and all attributes.
@@ -303,14 +299,6 @@ class Metric:
     def init(self) -> dict:
         raise NotImplementedError
 
-    def update(self, state: dict, y_true, y_pred, sample_weight=None) -> dict:
-        """The state after also seeing ``(y_true, y_pred)``, weighted by ``sample_weight`` ``[batch]``."""
-        y_true = _as_array(y_true, self.name, "y_true")
-        y_pred = _as_array(y_pred, self.name, "y_pred")
-        if sample_weight is not None:
-            sample_weight = _as_array(sample_weight, self.name, "sample_weight")
-        return self._run("_update", state, y_true, y_pred, sample_weight)
-
     def result(self, state: dict) -> jax.Array:
         """The metric's value for everything seen so far."""
         return self._run("_result", state)
@@ -318,9 +306,6 @@ class Metric:
     def merge(self, state_a: dict, state_b: dict) -> dict:
         """The state of both streams together (all states here are sums)."""
         return jax.tree_util.tree_map(jnp.add, state_a, state_b)
-
-    def _update(self, state, y_true, y_pred, sample_weight):
-        raise NotImplementedError
 
     def _result(self, state):
         raise NotImplementedError
@@ -345,7 +330,7 @@ class Metric:
         return (type(self), tuple(sorted(self.__dict__.items())))
 
     def __eq__(self, other):
-        return isinstance(other, Metric) and self._key() == other._key()
+        return isinstance(other, _Streaming) and self._key() == other._key()
 
     def __hash__(self):
         return hash(self._key())
@@ -353,6 +338,35 @@ class Metric:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
         return f"{type(self).__name__}({args})"
+
+
+class Metric(_Streaming):
+    """Base class of the metrics of labels and predictions, the ones ``compile(metrics=...)`` takes.
+
+    * ``init() -> state``: a dict of float32 arrays (the zero state).
+    * ``update(state, y_true, y_pred, sample_weight=None) -> state``: same structure, shapes, dtypes.
+    * ``result(state) -> jax.Array``: float32 scalar (or vector, e.g. for several thresholds).
+    * ``name``: the key reported in training history.
+
+    Subclasses implement ``init``, ``_update(state, y_true, y_pred, sample_weight)`` and
+    ``_result(state)`` in traceable JAX. The public ``update``/``result`` check and convert the
+    inputs, then run those compiled (once per metric and input shape), so an eager loop of
+    updates costs one dispatch each; inside your own ``jit`` or ``scan`` they simply inline.
+
+    Subclasses set their attributes with ``self._set(...)`` in ``__init__``; afterwards the
+    object is frozen. Equality and hashing use the class and all attributes.
+    """
+
+    def update(self, state: dict, y_true, y_pred, sample_weight=None) -> dict:
+        """The state after also seeing ``(y_true, y_pred)``, weighted by ``sample_weight`` ``[batch]``."""
+        y_true = _as_array(y_true, self.name, "y_true")
+        y_pred = _as_array(y_pred, self.name, "y_pred")
+        if sample_weight is not None:
+            sample_weight = _as_array(sample_weight, self.name, "sample_weight")
+        return self._run("_update", state, y_true, y_pred, sample_weight)
+
+    def _update(self, state, y_true, y_pred, sample_weight):
+        raise NotImplementedError
 
 
 def _mean_state() -> dict:
@@ -383,8 +397,11 @@ def _accumulate_mean(owner: str, state: dict, values, sample_weight) -> dict:
     return {"total": state["total"] + jnp.sum(weighted), "count": state["count"] + jnp.sum(weight)}
 
 
-class Mean(Metric):
+class Mean(_Streaming):
     """Weighted mean of the values seen: ``update(state, values, sample_weight=None)``.
+
+    It averages values you compute yourself (a loss, a norm), so ``compile(metrics=...)``, which gives
+    metrics labels and predictions, does not take it (wrap a function of them in ``MeanMetricWrapper``).
 
     Values ``[batch, ...]`` are averaged per sample over their non-batch axes;
     ``result = sum(w_i * v_i) / sum(w_i)``. State: ``{"total": f32[], "count": f32[]}``.
@@ -409,7 +426,7 @@ class Mean(Metric):
         return _divide_no_nan(state["total"], state["count"])
 
 
-class Sum(Metric):
+class Sum(_Streaming):
     """Weighted sum of the values seen: ``update(state, values, sample_weight=None)``.
 
     ``sample_weight`` ``[batch]`` (or a leading part of ``values.shape``) multiplies the values.
@@ -422,7 +439,11 @@ class Sum(Metric):
     def init(self):
         return {"total": _zeros()}
 
-    update = Mean.update
+    def update(self, state, values, sample_weight=None):
+        values = _as_array(values, self.name, "values")
+        if sample_weight is not None:
+            sample_weight = _as_array(sample_weight, self.name, "sample_weight")
+        return self._run("_update_values", state, values, sample_weight)
 
     def _update_values(self, state, values, sample_weight):
         values = values.astype(jnp.float32)
@@ -446,6 +467,9 @@ class MeanMetricWrapper(Metric):
         >>> m.result(m.update(m.init(), jnp.zeros((2, 3)), jnp.ones((2, 3))))
         Array(1., dtype=float32)
     """
+
+    fn: Callable[..., jax.Array]
+    fn_kwargs: tuple[tuple[str, Any], ...]
 
     def __init__(self, fn: Callable, name: str | None = None, **kwargs):
         if not callable(fn):
@@ -579,6 +603,8 @@ class _ThresholdCounts(Metric):
     """
 
     _counts: tuple = ()
+    thresholds: tuple[float, ...]
+    class_id: int | None
 
     def __init__(self, thresholds=None, class_id=None, name=None):
         owner = type(self).__name__
@@ -586,7 +612,7 @@ class _ThresholdCounts(Metric):
             thresholds = 0.5
         values = list(thresholds) if isinstance(thresholds, (list, tuple)) else [thresholds]
         for t in values:
-            if isinstance(t, (bool, np.bool_)) or not isinstance(t, numbers.Real) or not 0.0 <= t <= 1.0:
+            if isinstance(t, (bool, np.bool_)) or not isinstance(t, numbers.Real) or not 0.0 <= float(t) <= 1.0:
                 raise ValueError(f"{owner}: thresholds must be floats in [0, 1], got {thresholds!r}.")
         if not values:
             raise ValueError(f"{owner}: thresholds must not be empty.")
@@ -671,6 +697,12 @@ class MeanIoU(Metric):
     ``sample_weight`` is ``[batch]`` or the shape of the class ids.
     """
 
+    num_classes: int
+    ignore_class: int | None
+    sparse_y_true: bool
+    sparse_y_pred: bool
+    axis: int
+
     def __init__(
         self,
         num_classes,
@@ -740,7 +772,7 @@ class MeanIoU(Metric):
 # Lookup by name
 # --------------------------------------------------------------------------------------------
 
-_ACCURACY_FOR_LOSS = {
+_ACCURACY_FOR_LOSS: dict[object, Callable[..., jax.Array]] = {
     losses.binary_crossentropy: binary_accuracy,
     losses.sparse_categorical_crossentropy: sparse_categorical_accuracy,
     losses.categorical_crossentropy: categorical_accuracy,
@@ -804,7 +836,8 @@ def get(identifier, loss=None) -> Metric:
     Raises:
         ValueError: unknown name (the message lists the valid ones); ``"mean_iou"`` and friends,
             which need ``num_classes``.
-        TypeError: anything else (``None``, numbers, ...).
+        TypeError: ``Mean`` and ``Sum`` (they take values, not labels and predictions); anything else
+            (``None``, numbers, ...).
     """
     if isinstance(identifier, Metric):
         return identifier
@@ -815,6 +848,13 @@ def get(identifier, loss=None) -> Metric:
             raise TypeError(
                 f"metrics.get: {identifier.__name__} needs arguments ({err}); pass an instance."
             ) from None
+    if isinstance(identifier, _Streaming) or (isinstance(identifier, type) and issubclass(identifier, _Streaming)):
+        shown = identifier.__name__ if isinstance(identifier, type) else type(identifier).__name__
+        raise TypeError(
+            f"metrics.get: {shown} accumulates values you give it (update(state, values)), not labels and "
+            "predictions, so compile cannot feed it; for a metric of (y_true, y_pred) pass a function or "
+            "metrics.MeanMetricWrapper(fn)."
+        )
     if isinstance(identifier, type) and issubclass(identifier, losses.Loss):
         identifier = identifier()
     if isinstance(identifier, losses.Loss):

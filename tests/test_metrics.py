@@ -420,6 +420,9 @@ def test_mean_and_sum_building_blocks():
         np.asarray(ref.result()),
     )
     assert_close(mean.result(mean.init()), 0.0)  # nothing seen: 0, not NaN
+    for values_metric in (mean, total, M.Mean, M.Sum):  # they take values, not labels and predictions
+        with pytest.raises(TypeError, match=r"(Mean|Sum) accumulates values you give it.*MeanMetricWrapper"):
+            M.get(values_metric)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -312,7 +312,7 @@ def _unavailable(shown: str, folders, url: str, err: BaseException) -> FileNotFo
     if isinstance(err, urllib.error.HTTPError):
         reason = f"HTTP {err.code} {err.reason}"
     else:
-        reason = getattr(err, "reason", None) or err
+        reason = str(getattr(err, "reason", None) or err)
     return FileNotFoundError(
         f"data file {shown!r} is not on this machine and could not be downloaded.\n"
         f"  searched: {_describe(folders)}\n"
@@ -466,7 +466,7 @@ def check_int(value: Any, what: str, *, allow_none: bool = False, minimum: int |
 
 
 def check_split(test_split: Any) -> float:
-    if isinstance(test_split, bool) or not isinstance(test_split, numbers.Real) or not 0 <= test_split < 1:
+    if isinstance(test_split, bool) or not isinstance(test_split, numbers.Real) or not 0 <= float(test_split) < 1:
         raise ValueError(f"test_split must be a float in [0, 1), the fraction of samples kept for testing; "
                          f"got {test_split!r}.")
-    return test_split
+    return float(test_split)

@@ -189,7 +189,7 @@ class Layer:
             tensors = list(inputs)
             if not all(isinstance(t, SymbolicTensor) for t in tensors):
                 raise TypeError(self._array_call_message())
-            shape = [t.shape for t in tensors]
+            shape: tuple | list = [t.shape for t in tensors]
         else:
             if self.takes_list:
                 raise TypeError(f"{self.describe()} merges several tensors: call it on a list, e.g. layer([a, b]).")
@@ -210,7 +210,7 @@ class Layer:
         return SymbolicTensor(out_shape, node)
 
     # Attributes that only `build` reads: two layers differing in them compute the same `apply`.
-    _build_only = ("name", "input_shape", "kernel_initializer", "bias_initializer")
+    _build_only: tuple[str, ...] = ("name", "input_shape", "kernel_initializer", "bias_initializer")
 
     def structure_key(self):
         """A hashable description of everything `apply` depends on, or None if some of it is unhashable.
@@ -254,7 +254,7 @@ class Node:
 
     __slots__ = ("layer", "inputs", "is_list", "id")
 
-    def __init__(self, layer: Layer | None, inputs: list[SymbolicTensor], is_list: bool):
+    def __init__(self, layer: Layer, inputs: list[SymbolicTensor], is_list: bool):
         self.layer = layer
         self.inputs = inputs
         self.is_list = is_list
@@ -284,6 +284,8 @@ class SymbolicTensor:
 
 class InputLayer(Layer):
     """The source of a functional model's input; made by `layers.Input`, holds no weights."""
+
+    input_shape: tuple  # always given, unlike a Layer's
 
     def __init__(self, shape: Sequence[int], name: str | None = None, dtype: Any = None):
         super().__init__(name=name, input_shape=shape)

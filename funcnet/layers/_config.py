@@ -13,12 +13,15 @@ The registry maps Keras class names to funcnet's classes: the built-in layers, a
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from funcnet import activations as _activations
 from funcnet import initializers as _initializers
+
+if TYPE_CHECKING:
+    from funcnet.layers._base import Layer
 
 # Keras's config keys that funcnet has no argument for, with the only value it can honour.
 _KERAS_DEFAULTS: dict[str, Any] = {
@@ -169,8 +172,9 @@ def _shape_json(shape):
     return [None if d is None else int(d) for d in shape]
 
 
-def resolve_class(entry: dict, custom_objects: dict | None, what: str) -> type:
+def resolve_class(entry: dict, custom_objects: dict | None, what: str) -> type[Layer]:
     """The class a serialized entry names: a built-in layer or one of `custom_objects`, never an import."""
+    from funcnet.layers._base import Layer
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
         raise LayerConfigError(f"{what}: expected a serialized layer with a 'class_name'; got {entry!r:.200}.")
     name = entry["class_name"]
@@ -178,7 +182,11 @@ def resolve_class(entry: dict, custom_objects: dict | None, what: str) -> type:
     registered = entry.get("registered_name")
     for key in (registered, name):
         if key and key in custom:
-            return custom[key]
+            cls = custom[key]
+            if not (isinstance(cls, type) and issubclass(cls, Layer)):
+                raise TypeError(f"{what}: custom_objects[{key!r}] must be a subclass of funcnet.layers.Layer; "
+                                f"got {type(cls).__name__} {cls!r:.100}.")
+            return cls
     builtin = builtin_layers()
     module = entry.get("module")
     if name in builtin and (module is None or module == "keras.layers" or str(module).startswith("keras.")

@@ -36,7 +36,7 @@ class AxisWindow(NamedTuple):
     dilation: int
     before: int
     after: int
-    out: int
+    out: int | None
 
 
 def axis_window(size: int | None, taps: int, stride: int, dilation: int, padding: str) -> AxisWindow:
@@ -66,7 +66,13 @@ def _pad(x: jax.Array, wins: Sequence[AxisWindow], value) -> jax.Array:
 def _tap(x: jax.Array, axis: int, w: AxisWindow, t: int) -> jax.Array:
     """The slice of (padded) `x` that tap `t` of window `w` sees along `axis`, one entry per output."""
     start = t * w.dilation
-    return jax.lax.slice_in_dim(x, start, start + (w.out - 1) * w.stride + 1, w.stride, axis)
+    return jax.lax.slice_in_dim(x, start, start + (_known_out(w) - 1) * w.stride + 1, w.stride, axis)
+
+
+def _known_out(w: AxisWindow) -> int:
+    if w.out is None:
+        raise ValueError("a window over an axis of unknown size has no output size; pass arrays, not shapes")
+    return w.out
 
 
 def patches(x: jax.Array, wins: Sequence[AxisWindow]) -> jax.Array:
@@ -93,17 +99,18 @@ def reduce(x: jax.Array, wins: Sequence[AxisWindow], op: str) -> jax.Array:
 
 def valid_counts(sizes: Sequence[int], wins: Sequence[AxisWindow], dtype) -> jax.Array:
     """How many real (unpadded) entries each window holds, shaped `[1, *out, 1]` to divide a window sum."""
-    counts = None
+    counts = jnp.ones((1,) * (len(wins) + 2), dtype)
     for axis, (size, w) in enumerate(zip(sizes, wins)):
         ones = jnp.pad(jnp.ones(size, dtype), (w.before, w.after))
-        per_axis = sum(_tap(ones, 0, w, t) for t in range(w.taps))
+        per_axis = _tap(ones, 0, w, 0)
+        for t in range(1, w.taps):
+            per_axis = per_axis + _tap(ones, 0, w, t)
         shape = [1] * (len(wins) + 2)
-        shape[axis + 1] = w.out
-        per_axis = per_axis.reshape(shape)
-        counts = per_axis if counts is None else counts * per_axis
+        shape[axis + 1] = per_axis.shape[0]
+        counts = counts * per_axis.reshape(shape)
     return counts
 
 
 def patch_elements(batch: int, wins: Sequence[AxisWindow], channels: int) -> int:
     """The number of entries `patches` makes: the memory the slice formulation of a convolution needs."""
-    return batch * math.prod(w.out for w in wins) * math.prod(w.taps for w in wins) * channels
+    return batch * math.prod(_known_out(w) for w in wins) * math.prod(w.taps for w in wins) * channels

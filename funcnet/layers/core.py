@@ -145,8 +145,8 @@ class Dropout(Layer):
         super().__init__(name=name, input_shape=input_shape)
         if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= float(rate) < 1.0:
             raise ValueError(f"Dropout(rate=...) is the fraction of units dropped, in [0, 1); got {rate!r}.")
-        self.rate = float(rate)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.rate: float = float(rate)
+        self.noise_shape: tuple | None = None if noise_shape is None else tuple(noise_shape)
 
     def compute_output_shape(self, input_shape):
         return _single_shape(self, input_shape)
@@ -194,7 +194,8 @@ class Reshape(Layer):
     def __init__(self, target_shape: Sequence[int], name: str | None = None, input_shape=None):
         super().__init__(name=name, input_shape=input_shape)
         if not isinstance(target_shape, (tuple, list)) or not all(
-            isinstance(d, numbers.Integral) and not isinstance(d, bool) and (d > 0 or d == -1) for d in target_shape
+            isinstance(d, numbers.Integral) and not isinstance(d, bool) and (int(d) > 0 or d == -1)
+            for d in target_shape
         ):
             raise TypeError("Reshape(target_shape=...) must be a tuple of positive ints (one may be -1); got "
                             f"{target_shape!r}.")
@@ -253,7 +254,7 @@ class Masking(Layer):
         super().__init__(name=name, input_shape=input_shape)
         if isinstance(mask_value, bool) or not isinstance(mask_value, numbers.Real):
             raise TypeError(f"Masking(mask_value=...) must be a number; got {mask_value!r}.")
-        self.mask_value = float(mask_value)
+        self.mask_value: float = float(mask_value)
 
     def compute_output_shape(self, input_shape):
         shape = _single_shape(self, input_shape)

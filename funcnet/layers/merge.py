@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import numbers
+from collections.abc import Callable
 
+import jax
 import jax.numpy as jnp
 
 from funcnet._checks import as_array, format_shape
@@ -117,7 +119,7 @@ class _Extremum(_Elementwise):
     """With masks, as Keras: a masked entry takes the other operand's value, so an entry only one input
     keeps is that input's."""
 
-    op = None
+    op: Callable[[jax.Array, jax.Array], jax.Array]
 
     def combine(self, arrays):
         return functools.reduce(type(self).op, arrays)
@@ -158,7 +160,7 @@ class Concatenate(_Merge):
         super().__init__(name=name, input_shape=input_shape)
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise TypeError(f"Concatenate(axis=...) must be an int; got {axis!r}.")
-        self.axis = int(axis)
+        self.axis: int = int(axis)
 
     def compute_output_shape(self, input_shape):
         if not isinstance(input_shape, list):

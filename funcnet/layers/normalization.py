@@ -19,7 +19,7 @@ from funcnet.layers.core import _as_array, _single_shape
 
 
 def _check_epsilon(layer: str, epsilon) -> float:
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not epsilon > 0:
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not float(epsilon) > 0:
         raise ValueError(f"{layer}(epsilon=...) must be a positive float; got {epsilon!r}.")
     return float(epsilon)
 
@@ -160,17 +160,17 @@ class BatchNormalization(Layer):
         super().__init__(name=name, input_shape=input_shape)
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise TypeError(f"BatchNormalization(axis=...) must be an int; got {axis!r}.")
-        if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0.0 <= momentum <= 1.0:
+        if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0.0 <= float(momentum) <= 1.0:
             raise ValueError(f"BatchNormalization(momentum=...) must be in [0, 1]; got {momentum!r}.")
-        self.axis = int(axis)
-        self.momentum = float(momentum)
-        self.epsilon = _check_epsilon("BatchNormalization", epsilon)
+        self.axis: int = int(axis)
+        self.momentum: float = float(momentum)
+        self.epsilon: float = _check_epsilon("BatchNormalization", epsilon)
         self.center = bool(center)
         self.scale = bool(scale)
         self.beta_initializer = _initializers.get(beta_initializer)
         self.gamma_initializer = _initializers.get(gamma_initializer)
-        self.moving_mean_initializer = _initializers.get(moving_mean_initializer)
-        self.moving_variance_initializer = _initializers.get(moving_variance_initializer)
+        self.moving_mean_initializer: _initializers.Initializer = _initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer: _initializers.Initializer = _initializers.get(moving_variance_initializer)
 
     def _features(self, input_shape) -> tuple[int, int]:
         """(feature axis, feature count) for inputs of `input_shape`."""
@@ -294,7 +294,8 @@ class LayerNormalization(Layer):
         axes = tuple(axis) if isinstance(axis, (list, tuple)) else (axis,)
         if not axes or any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in axes):
             raise TypeError(f"LayerNormalization(axis=...) must be an int or a non-empty list of ints; got {axis!r}.")
-        self.axis = int(axis) if not isinstance(axis, (list, tuple)) else tuple(int(a) for a in axes)
+        self.axis: int | tuple[int, ...] = (tuple(int(a) for a in axes) if isinstance(axis, (list, tuple))
+                                            else int(axes[0]))
         self._axes = tuple(int(a) for a in axes)
         self.epsilon = _check_epsilon("LayerNormalization", epsilon)
         self.center = bool(center)

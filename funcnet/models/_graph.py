@@ -19,6 +19,9 @@ from funcnet.layers._base import InputLayer, Layer, Node, SymbolicTensor, state_
 Ref = tuple  # (slot, index): the value in `slot`, or its `index`-th entry when the layer there has several outputs
 
 
+Shapes = tuple | list  # one shape, or a list of shapes
+
+
 @dataclasses.dataclass(frozen=True)
 class Step:
     """One layer applied to the tensors `inputs` (refs), its result (a list for several outputs) stored in
@@ -29,8 +32,8 @@ class Step:
     inputs: tuple[Ref, ...]
     is_list: bool
     output: int
-    input_shape: object  # a shape, or a list of shapes for a merge layer
-    output_shape: object  # a shape, or a list of shapes for a layer with several outputs
+    input_shape: Shapes  # a shape, or a list of shapes for a merge layer
+    output_shape: Shapes  # a shape, or a list of shapes for a layer with several outputs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,11 +115,13 @@ def chain_graph(layers: Sequence[Layer], input_layer: InputLayer, sample_shape: 
 
 def traced_graph(inputs: Sequence[SymbolicTensor], outputs: Sequence[SymbolicTensor]) -> Graph:
     """The graph between symbolic `inputs` and `outputs` of the functional API."""
+    input_layers: list[InputLayer] = []
     for i, tensor in enumerate(inputs):
         if not isinstance(tensor, SymbolicTensor) or not isinstance(tensor.node.layer, InputLayer):
             raise TypeError(
                 f"Model(inputs=...) entry {i} must be a tensor made by layers.Input(shape=...); got {tensor!r}."
             )
+        input_layers.append(tensor.node.layer)
     for i, tensor in enumerate(outputs):
         if not isinstance(tensor, SymbolicTensor):
             raise TypeError(
@@ -142,7 +147,6 @@ def traced_graph(inputs: Sequence[SymbolicTensor], outputs: Sequence[SymbolicTen
                 f"{' named ' + repr(node.layer.name) if node.layer.name else ''} that is not in Model(inputs=...)."
             )
 
-    input_layers = [t.node.layer for t in inputs]
     layer_nodes = [n for n in order if not isinstance(n.layer, InputLayer)]
     distinct: list[Layer] = []
     for node in layer_nodes:
@@ -151,7 +155,7 @@ def traced_graph(inputs: Sequence[SymbolicTensor], outputs: Sequence[SymbolicTen
     defaults = {id(layer): "input_layer" for layer in input_layers}
     names = assign_names([*input_layers, *distinct], defaults)
 
-    first_shape: dict[int, object] = {}
+    first_shape: dict[int, Shapes] = {}
     steps = []
     for node in layer_nodes:
         in_shape = [t.shape for t in node.inputs] if node.is_list else node.inputs[0].shape

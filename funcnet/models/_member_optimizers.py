@@ -25,6 +25,7 @@ import optax
 
 from funcnet import mixed_precision
 from funcnet import optimizers as optimizers_module
+from funcnet._checks import same_structure
 from funcnet.models import _programs
 from funcnet.optimizers import _aliases
 
@@ -56,10 +57,10 @@ def plan(given, compiled: optax.GradientTransformation, policy: mixed_precision.
                                 "the compiled optimizer")
     resolved = [optimizers_module.get(tx) for tx in given]
     scale = mixed_precision.loss_scaling if policy.loss_scale else (lambda tx: tx)
-    recipes = [_aliases.recipe(tx) for tx in resolved]
-    if all(r is not None for r in recipes) and len({id(r[0]) for r in recipes}) == 1:
+    recipes = [r for r in map(_aliases.recipe, resolved) if r is not None]
+    if len(recipes) == len(resolved) and len({id(factory) for factory, _ in recipes}) == 1:
         factory = recipes[0][0]
-        configs = [r[1] for r in recipes]
+        configs = [config for _, config in recipes]
         names = sorted(configs[0])
         shared, varying = {}, []
         for name in names:
@@ -96,7 +97,7 @@ def _switched(txs, scale, params_spec) -> MemberOptimizers:
     structures = [jax.eval_shape(tx.init, zeros) for tx in txs]
     first = jax.tree.structure(structures[0])
     for k, s in enumerate(structures[1:], start=1):
-        same = jax.tree.structure(s) == first and all(
+        same = same_structure(s, structures[0]) and all(
             (a.shape, a.dtype) == (b.shape, b.dtype)
             for a, b in zip(jax.tree.leaves(s), jax.tree.leaves(structures[0])))
         if not same:

@@ -28,7 +28,7 @@ import numpy as np
 
 from funcnet import callbacks as callbacks_module
 from funcnet import distribution as distribution_module
-from funcnet._checks import positive_count
+from funcnet._checks import positive_count, same_structure
 from funcnet.models import _member_memory, _member_optimizers
 from funcnet.models._progress import ProgressBar
 from funcnet.models.session import _non_negative_int, check_verbose
@@ -298,7 +298,7 @@ class Runs:
         return f"Runs({self.members} members of {self._template.describe()}, {what}, {len(self.epoch)} epochs)"
 
     def _member_check(self, k) -> int:
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not -self.members <= k < self.members:
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not -self.members <= int(k) < self.members:
             raise ValueError(f"Runs.member(k): k must be an int in [0, {self.members}); got {k!r}.")
         return int(k) % self.members
 
@@ -318,7 +318,7 @@ class Runs:
         session = model._session
         opt_state = take(self.opt_state)
         expected = jax.eval_shape(session.settings.optimizer.init, model.params)
-        if jax.tree.structure(expected) == jax.tree.structure(opt_state):
+        if same_structure(expected, opt_state):
             session.opt_state = opt_state
             session.step = int(self.step[k])
         return model
@@ -515,8 +515,9 @@ def _init_program(session, sample_shapes, member_optimizers):
         # Stacked on the host: an eager jnp.stack compiles a program per leaf shape (0.2 s each on a CPU).
         params, state = (jax.tree.map(lambda *leaves: np.stack([np.asarray(a) for a in leaves]), *part)
                          for part in zip(*members))
-        stacked_keys = jax.random.wrap_key_data(np.stack([jax.random.key_data(key) for key in keys]))
-        return TrainState(params, opt_init(params, hyper), np.zeros(len(seeds), np.int32), stacked_keys, state)
+        stacked_keys = jax.random.wrap_key_data(jnp.asarray(np.stack([jax.random.key_data(key) for key in keys])))
+        steps = jnp.asarray(np.zeros(len(seeds), np.int32))  # a transfer; jnp.zeros would compile a program
+        return TrainState(params, opt_init(params, hyper), steps, stacked_keys, state)
 
     return init
 
@@ -559,7 +560,8 @@ def _member_cost(model, settings, member_optimizers, params_spec, state_spec, in
     batch = lambda a: jax.ShapeDtypeStruct((batch_size, *np.shape(a)[1:]), a.dtype)  # noqa: E731
     x_spec = jax.tree.map(batch, inputs)
     y_spec = batch(labels)
-    state = TrainState(params_spec, opt_spec, jax.ShapeDtypeStruct((), jnp.int32), jax.random.key(0), state_spec)
+    state = jax.eval_shape(lambda p, o, s: TrainState(p, o, jnp.zeros((), jnp.int32), jax.random.key(0), s),
+                           params_spec, opt_spec, state_spec)
     metric_states = tuple(m.init() for m in settings.metrics)
     weight = jax.ShapeDtypeStruct((batch_size,), jnp.float32)
     activations, flops = _member_memory.step_cost(

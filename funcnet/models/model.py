@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from funcnet._checks import as_array, as_feature_shape, check_key, check_tree, format_shape, shapes_compatible
 from funcnet.layers._base import InputLayer, Layer, SymbolicTensor
+from funcnet.layers.embedding import Embedding
 from funcnet.models import _summary
 from funcnet.models._graph import Graph, init_graph, init_graph_state, run_graph, stateful_paths, traced_graph
 from funcnet.models.session import Session
@@ -145,7 +146,7 @@ class Model(Layer):
         if graph is None:
             first = self._layer_list()[0]
             return [(self.input_names[0], first.name or first.default_name, first.input_dim)] \
-                if hasattr(first, "input_dim") and hasattr(first, "mask_zero") else []
+                if isinstance(first, Embedding) else []
         position = {slot: i for i, slot in enumerate(graph.input_slots)}
         found = []
         for step in graph.steps:
@@ -153,7 +154,7 @@ class Model(Layer):
                 if slot not in position:
                     continue
                 name = graph.input_names[position[slot]]
-                if type(step.layer).__name__ == "Embedding":
+                if isinstance(step.layer, Embedding):
                     found.append((name, step.name, step.layer.input_dim))
                 elif isinstance(step.layer, Model):
                     inner_name = step.layer.input_names[k]
@@ -249,7 +250,7 @@ class Model(Layer):
                 )
         return shapes
 
-    def apply(self, params: Mapping, x, *, rng: jax.Array | None = None, training: bool = False):
+    def apply(self, params: Mapping, x, *, rng: jax.Array | None = None, training: bool = False, mask=None):
         """Runs the model: a pure function of `params` and `x`; `jit`, `grad` and `vmap` all apply.
 
         Args:
@@ -258,6 +259,9 @@ class Model(Layer):
             Integer inputs (e.g. uint8 pixels) are cast to float32.
           rng: a PRNG key, needed with `training=True` when the model has stochastic layers (Dropout).
           training: training mode (Dropout active).
+          mask: optional `[batch, steps]` booleans for a sequence input (False marks padding that recurrent
+            layers and pooling skip, as an `Embedding(mask_zero=True)` would mark it), or a list with one
+            entry (an array or None) per input.
 
         Returns:
           The output array `[batch, ...]`, or a list of arrays for a model with several outputs.
@@ -273,11 +277,11 @@ class Model(Layer):
                 "y, state = model.apply_with_state(params, state, x, training=...), where "
                 "params, state = model.init_with_state(key)."
             )
-        y, _ = self._apply(params, {}, x, rng, training, None, "apply")
+        y, _ = self._apply(params, {}, x, rng, training, None, "apply", mask)
         return y
 
     def apply_with_state(self, params: Mapping, state: Mapping, x, *, rng: jax.Array | None = None,
-                         training: bool = False, sample_mask=None):
+                         training: bool = False, sample_mask=None, mask=None):
         """Runs the model with its non-trainable state: `(y, new_state)`, pure.
 
         With `training=True` layers such as BatchNormalization normalize with the batch's statistics and
@@ -292,6 +296,7 @@ class Model(Layer):
           training: batch statistics and state updates (and Dropout) when True.
           sample_mask: optional `[batch]` array, 0 for rows that only pad the batch: they never enter
             batch statistics (`fit` passes it for its padded last batch).
+          mask: as `apply`.
 
         Examples:
           >>> import jax, jax.numpy as jnp
@@ -302,9 +307,9 @@ class Model(Layer):
           >>> y.shape, bool((new_state["batch_normalization"]["moving_mean"] != 0).any())
           ((8, 4), True)
         """
-        return self._apply(params, state, x, rng, training, sample_mask, "apply_with_state")
+        return self._apply(params, state, x, rng, training, sample_mask, "apply_with_state", mask)
 
-    def _apply(self, params, state, x, rng, training, sample_mask, where: str):
+    def _apply(self, params, state, x, rng, training, sample_mask, where: str, mask=None):
         if rng is not None:
             rng = check_key(rng, f"{self.describe()}.{where}(rng=...)")
         for tree, what in ((params, "params"), (state, "state")):
@@ -323,7 +328,29 @@ class Model(Layer):
         expected_params, expected_state = self._expected(graph)
         check_tree(params, expected_params, self.describe(), "params")
         check_tree(state, expected_state, self.describe(), "state")
-        return self._run(graph, params, state, inputs, rng, bool(training), sample_mask)[:2]
+        masks = self._input_masks(mask, inputs, where)
+        return self._run(graph, params, state, inputs, rng, bool(training), sample_mask, masks)[:2]
+
+    def _input_masks(self, mask, inputs, where: str) -> list | None:
+        """One `[batch, steps]` bool mask (or None) per input, from `apply(mask=...)`."""
+        if mask is None:
+            return None
+        masks = list(mask) if isinstance(mask, (list, tuple)) else [mask]
+        if len(masks) != len(inputs):
+            raise ValueError(f"{self.describe()}.{where}(mask=...): the model takes {len(inputs)} inputs; give one "
+                             f"mask (or None) per input, got {len(masks)}.")
+        out = []
+        for name, m, x in zip(self.input_names, masks, inputs):
+            if m is not None:
+                m = as_array(m, f"{self.describe()}.{where}(mask=...) for input '{name}'")
+                if x.ndim < 2 or tuple(m.shape) != tuple(x.shape[:2]):
+                    raise ValueError(
+                        f"{self.describe()}.{where}(mask=...): the mask for input '{name}' has shape "
+                        f"{format_shape(tuple(m.shape))}; expected [batch, steps] = "
+                        f"{format_shape(tuple(x.shape[:2]))}, one entry per time step of a sequence input.")
+                m = m.astype(bool)
+            out.append(m)
+        return out
 
     def _run(self, graph: Graph, params, state, inputs, rng, training: bool, sample_mask, input_masks=None):
         """(outputs, new state, output masks), the outputs as a list or one array as the model returns them."""

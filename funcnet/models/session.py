@@ -75,7 +75,7 @@ class Session:
         self.params = None
         self.state = None
         self.opt_state = None
-        self.step = 0
+        self.step: int | jax.Array = 0
         self.stop_training = False
         self.history: callbacks_module.History | None = None
 
@@ -122,6 +122,12 @@ class Session:
                 f"{self.model.describe()}.{where} needs a compiled model: call model.compile(optimizer=..., "
                 "loss=...) first."
             )
+        return self.settings
+
+    @property
+    def _compiled(self) -> CompileSettings:
+        """The settings, for code that runs only after a public entry point called `require_compiled`."""
+        assert self.settings is not None, "internal: a program needing compile settings was built before compile"
         return self.settings
 
     def _run_settings(self) -> dict:
@@ -227,7 +233,7 @@ class Session:
         return out
 
     def _as_labels(self, y, n: int, out, what: str) -> np.ndarray:
-        settings = self.settings
+        settings = self.require_compiled(what)
         labels = as_data_array(y, f"{what} labels (y)")
         if len(labels) != n:
             raise ValueError(f"{what}: x has {n} samples but y has {len(labels)}; they must match.")
@@ -265,7 +271,7 @@ class Session:
         settings), so later epochs, later fits and same-shaped models compile nothing."""
         structure = self.model.structure_key()
         model_key = structure if structure is not None else _programs.identity_key(self.model)
-        settings = self.settings.key if with_compile_settings else ()
+        settings = self._compiled.key if with_compile_settings else ()
         return _programs.get_or_build((model_key, settings, key), build)
 
     def _pure_apply(self):
@@ -286,6 +292,7 @@ class Session:
         seed = 0 if seed is None else seed
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise TypeError(f"fit(seed=...) must be an int or None; got {seed!r}.")
+        seed = int(seed)
         if x is None or y is None:
             raise ValueError("fit needs x and y.")
         callback_list = list(callbacks or [])
@@ -326,7 +333,9 @@ class Session:
             halted = bool(logs.pop("halted"))
             logs = callbacks_module.to_floats(logs, settings.log_order)
             if val_dev is not None:
-                val_logs = self._evaluate_arrays(*val_dev, batch_size, (train_state.params, train_state.model_state))
+                val_x, val_y = val_dev
+                variables = (train_state.params, train_state.model_state)
+                val_logs = self._evaluate_arrays(val_x, val_y, batch_size, variables)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             # The epoch commits whole (params, state, optimizer state, step, history) or not at all:
             # a Ctrl-C here waits for the commit's few statements.
@@ -348,8 +357,9 @@ class Session:
 
     def _split_validation(self, inputs, labels, validation_split, validation_data):
         """((training inputs, labels), (validation inputs, labels) or None)."""
-        if not isinstance(validation_split, numbers.Real) or not 0.0 <= validation_split < 1.0:
+        if not isinstance(validation_split, numbers.Real) or not 0.0 <= float(validation_split) < 1.0:
             raise ValueError(f"fit(validation_split=...) must be in [0, 1); got {validation_split!r}.")
+        validation_split = float(validation_split)
         if validation_split and validation_data is not None:
             raise ValueError("fit: give validation_data or validation_split, not both.")
         if validation_split:
@@ -362,12 +372,13 @@ class Session:
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("fit(validation_data=...) must be a pair (x_val, y_val).")
-            return (inputs, labels), self._prepare(*validation_data, "fit(validation_data=...)")
+            x_val, y_val = validation_data
+            return (inputs, labels), self._prepare(x_val, y_val, "fit(validation_data=...)")
         return (inputs, labels), None
 
     def _epoch_program(self, batch_size: int, shuffle: bool, show_progress: bool, stop_on_nan: bool):
         """(epoch program, its progress bar or None), shared by models of this structure and settings."""
-        settings = self.settings
+        settings = self._compiled
 
         def build():
             # The progress sink lives with the program: a cached program calls back into it on every fit.
@@ -387,7 +398,7 @@ class Session:
     # ------------------------------------------------------------------ evaluate / predict
     def _evaluate_arrays(self, x, y, batch_size: int, variables=None) -> dict[str, float]:
         """The logs of `(x, y)` (placed) with `variables` = (params, state), by default the session's."""
-        settings = self.settings
+        settings = self._compiled
 
         def build():
             return make_evaluate(self._pure_apply(), settings.loss_fn, settings.metrics, batch_size=batch_size,

@@ -16,6 +16,8 @@ Use them as any optax optimizer:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import optax
 
 from funcnet.optimizers._transforms import (
@@ -51,7 +53,7 @@ def keras_config(tx) -> tuple[str, dict] | None:
     return class_name, dict(config)
 
 
-def recipe(tx) -> tuple[object, dict] | None:
+def recipe(tx) -> tuple[Callable[..., optax.GradientTransformation], dict] | None:
     """`(factory, keyword arguments)` that made `tx` (`rmsprop`, `{"learning_rate": 1e-3, ...}`), or None for a
     transformation no alias made: `models.fit_many` rebuilds members' optimizers from it with their
     differing hyper-parameters as data."""
@@ -140,4 +142,6 @@ def adam(
                       amsgrad=bool(amsgrad))
 
 
-_FACTORIES = {"SGD": sgd, "RMSprop": rmsprop, "Adagrad": adagrad, "Adam": adam}
+_FACTORIES: dict[str, Callable[..., optax.GradientTransformation]] = {
+    "SGD": sgd, "RMSprop": rmsprop, "Adagrad": adagrad, "Adam": adam,
+}

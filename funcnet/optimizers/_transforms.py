@@ -59,7 +59,9 @@ def check_learning_rate(learning_rate, what: str = "learning_rate") -> ScalarOrS
 class ScaleByLearningRateState(NamedTuple):
     """`count`: the number of updates made so far (a schedule's argument)."""
 
-    count: jax.Array
+    # optax's own field name (ScaleByScheduleState.count), so optax.tree_utils.tree_get(state, "count")
+    # finds the step count in funcnet's states as in optax's; it shadows tuple.count, as in optax.
+    count: jax.Array  # type: ignore[assignment]
 
 
 def scale_by_learning_rate(learning_rate: ScalarOrSchedule) -> optax.GradientTransformation:
@@ -185,7 +187,7 @@ class ScaleByAdamState(NamedTuple):
     """`count`: steps taken; `mu`, `nu`: first and second moments; `nu_max`: running max of `nu`
     (AMSGrad only, else None)."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # optax's field name, as in ScaleByLearningRateState
     mu: optax.Updates
     nu: optax.Updates
     nu_max: optax.Updates | None

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import zipfile
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -87,7 +88,7 @@ class Archive:
         if not isinstance(self.config, dict):
             raise ValueError(f"{what}: {CONFIG} must hold an object; got {type(self.config).__name__}.")
 
-    def read_weights(self, wanted: list[tuple[str, tuple, object]]) -> list[np.ndarray]:
+    def read_weights(self, wanted: Sequence[tuple[str, tuple, object]]) -> list[np.ndarray]:
         """The arrays at `wanted` `(dataset path, expected shape, what)`; every one must exist and fit."""
         h5py = _h5py()
         what = f"'{self.path}'"

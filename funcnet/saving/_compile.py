@@ -16,10 +16,12 @@ names it; the architecture and weights are saved all the same.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from funcnet.optimizers import _aliases
 from funcnet.optimizers._transforms import (
@@ -34,7 +36,9 @@ from funcnet.optimizers._transforms import (
 _KERAS_OPTIMIZER_DEFAULTS = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
                              "use_ema": False, "loss_scale_factor": None, "gradient_accumulation_steps": None}
 _IGNORED = {"name", "ema_momentum", "ema_overwrite_frequency"}
-_FACTORIES = {"SGD": _aliases.sgd, "RMSprop": _aliases.rmsprop, "Adagrad": _aliases.adagrad, "Adam": _aliases.adam}
+_FACTORIES: dict[str, Callable[..., optax.GradientTransformation]] = {
+    "SGD": _aliases.sgd, "RMSprop": _aliases.rmsprop, "Adagrad": _aliases.adagrad, "Adam": _aliases.adam,
+}
 
 
 def compile_config(session) -> dict | None:
@@ -55,7 +59,7 @@ def compile_config(session) -> dict | None:
         problems.append(f"the metrics {bad_metrics!r} (not names)")
     if spec["dtype_policy"] not in (None, "float32"):
         problems.append(f"dtype_policy={spec['dtype_policy']!r}")
-    if problems:
+    if problems or optimizer is None:
         warnings.warn("model.save: the compile settings were left out of the archive because Keras cannot name "
                       + "; ".join(problems) + ". The architecture, weights and state are saved; compile the loaded "
                       "model again.", stacklevel=3)
@@ -116,27 +120,27 @@ def optimizer_arrays(session, class_name: str, hyper: dict, keys_in_order: list[
         return out
 
     step = int(jax.device_get(session.step))
-    head = [np.asarray(step, np.int64), np.asarray(hyper["learning_rate"], np.float32)]
+    head: list[np.ndarray] = [np.asarray(step, np.int64), np.asarray(hyper["learning_rate"], np.float32)]
     return head + [np.asarray(jax.device_get(a)) for a in _slots(class_name, hyper, opt_state, leaves)]
 
 
-def restore_compile(model, config: dict | None, what: str):
+def restore_compile(model, config: dict | None, what: str) -> tuple[str, dict] | None:
     """Compiles a loaded model as `compile_config` says; returns `(class name, hyper)` or None (with a
     warning for settings funcnet cannot honour)."""
     if not config:
         return None
     optimizer = config.get("optimizer")
     problems = []
+    class_name, factory, hyper = "", None, {}
     if isinstance(optimizer, str):
         optimizer = {"class_name": {"sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adam": "Adam"}
                      .get(optimizer.lower(), optimizer), "config": {}}
     if not isinstance(optimizer, dict) or optimizer.get("class_name") not in _FACTORIES:
         problems.append("the optimizer "
                         f"{optimizer if not isinstance(optimizer, dict) else optimizer.get('class_name')!r}")
-        hyper, factory = {}, None
     else:
-        factory = _FACTORIES[optimizer["class_name"]]
-        hyper = {}
+        class_name = optimizer["class_name"]
+        factory = _FACTORIES[class_name]
         for key, value in (optimizer.get("config") or {}).items():
             if key in _IGNORED:
                 continue
@@ -154,7 +158,7 @@ def restore_compile(model, config: dict | None, what: str):
         problems.append(f"the metrics {metrics!r}")
     if config.get("loss_weights") is not None or config.get("weighted_metrics") is not None:
         problems.append("loss_weights or weighted_metrics")
-    if problems:
+    if problems or factory is None:
         warnings.warn(f"{what}: loaded uncompiled: funcnet cannot honour " + "; ".join(problems)
                       + ". Compile it yourself.", stacklevel=3)
         return None
@@ -164,7 +168,9 @@ def restore_compile(model, config: dict | None, what: str):
     except (TypeError, ValueError) as err:
         warnings.warn(f"{what}: loaded uncompiled: its compile settings do not compile here: {err}", stacklevel=3)
         return None
-    return optimizer["class_name"], _aliases.keras_config(tx)[1]
+    described = _aliases.keras_config(tx)
+    assert described is not None, "an alias with a constant learning rate always has a Keras config"
+    return class_name, described[1]
 
 
 def restore_optimizer_state(model, class_name: str, hyper: dict, arrays: list, keys_in_order: list[tuple], what: str):

@@ -70,7 +70,9 @@ def keras_layer_order(graph, sequential: bool) -> list[tuple[str, object]]:
             return []
         return [producers[ref[0]] for ref in graph.steps[i].inputs]
 
-    finished, order, op_index = set(), [], {}
+    finished: set[tuple[str, int]] = set()
+    order: list[tuple[str, int]] = []
+    op_index: dict[tuple[str, int], int] = {}
 
     def visit(node):
         if node in finished:
@@ -83,7 +85,8 @@ def keras_layer_order(graph, sequential: bool) -> list[tuple[str, object]]:
 
     for ref in graph.output_slots:
         visit(producers[ref[0]])
-    node_depth, op_depth = {}, {}
+    node_depth: dict[tuple[str, int], int] = {}
+    op_depth: dict[tuple[str, int], int] = {}
     for node in reversed(order):
         depth = node_depth.setdefault(node, 0)
         depth = max(depth, op_depth.get(op_of(node), 0))
@@ -156,5 +159,5 @@ def _layer_layout(layer, name: str, group: str, params: dict, state: dict) -> li
     trainable, non_trainable = _STATE_VARS.get(cls, (_VARS.get(cls, ()), ()))
     if cls not in _VARS and cls not in _STATE_VARS:  # a layer of the user's own: sorted keys
         trainable, non_trainable = tuple(sorted(params)), tuple(sorted(state))
-    keys = [("params", k) for k in trainable if k in params] + [("state", k) for k in non_trainable if k in state]
-    return [(f"{group}/vars/{i}", tree, (name, key)) for i, (tree, key) in enumerate(keys)]
+    variables = [("params", k) for k in trainable if k in params] + [("state", k) for k in non_trainable if k in state]
+    return [(f"{group}/vars/{i}", tree, (name, key)) for i, (tree, key) in enumerate(variables)]

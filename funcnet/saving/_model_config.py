@@ -3,6 +3,8 @@ with their `inbound_nodes`, and the input and output tensors as `[layer name, no
 index]`), nested models included, so that `keras.saving` and funcnet build the same model from it."""
 from __future__ import annotations
 
+from typing import Any
+
 from funcnet.layers import _config
 from funcnet.layers._base import Input, InputLayer
 from funcnet.saving._layout import keras_class_name, keras_layer_order, model_graph
@@ -14,6 +16,7 @@ def serialize(layer, name: str, input_shape) -> dict:
     """A layer of a model (a nested model included), serialized with the name the model gives it."""
     from funcnet import models
 
+    entry: dict[str, Any]
     if isinstance(layer, models.Model):
         cls = keras_class_name(layer)
         entry = {"module": _MODEL_MODULES[cls], "class_name": cls, "config": model_config(layer, name),
@@ -34,14 +37,15 @@ def model_config(model, name: str | None = None) -> dict:
     name = name or model.model_name
     if isinstance(model, models.Sequential):
         input_layer = graph.input_layers[0]
-        entries = [{"module": "keras.layers", "class_name": "InputLayer", "config": {
+        entries: list[dict[str, Any]] = [{"module": "keras.layers", "class_name": "InputLayer", "config": {
             **input_layer.get_config(), "batch_shape": list(graph.input_shapes[0]), "name": graph.input_names[0]},
             "registered_name": None}]
         entries += [serialize(step.layer, step.name, step.input_shape) for step in graph.steps]
         return {"name": name, "trainable": True, "dtype": _config._policy(), "layers": entries,
                 "build_input_shape": list(graph.input_shapes[0])}
 
-    producer, calls = {}, {}
+    producer: dict[int, tuple[str, int]] = {}
+    calls: dict[int, int] = {}
     for i, slot in enumerate(graph.input_slots):
         producer[slot] = (graph.input_names[i], 0)
     for step in graph.steps:
@@ -60,7 +64,7 @@ def model_config(model, name: str | None = None) -> dict:
         shapes = step.input_shape if step.is_list else [step.input_shape]
         args = [tensor(ref, shape) for ref, shape in zip(step.inputs, shapes)]
         nodes.setdefault(id(step.layer), []).append({"args": [args] if step.is_list else args, "kwargs": {}})
-    first_shape = {}
+    first_shape: dict[int, Any] = {}
     for step in graph.steps:
         first_shape.setdefault(id(step.layer), step.input_shape)
     entries = []

@@ -61,7 +61,7 @@ class Batch(NamedTuple):
     x: Any
     y: Any
     weight: jax.Array
-    index: jax.Array
+    step: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +127,8 @@ class DeviceBatches:
             def step(i, carry):
                 return spec.body(context, carry, batch(i))
 
-            if progress is None or spec.report is None:
+            report = spec.report
+            if progress is None or report is None:
                 carry = jax.lax.fori_loop(0, steps, step, carry)
             else:
                 # Steps run in chunks, the host hears after each: no per-step branch in the loop body.
@@ -136,7 +137,7 @@ class DeviceBatches:
                 def chunk(c, carry):
                     end = jnp.minimum((c + 1) * every, steps)
                     carry = jax.lax.fori_loop(c * every, end, step, carry)
-                    jax.debug.callback(progress, end, spec.report(carry))
+                    jax.debug.callback(progress, end, report(carry))
                     return carry
 
                 carry = jax.lax.fori_loop(0, -(-steps // every), chunk, carry)
@@ -205,7 +206,7 @@ class HostBatches:
                     if reported is not None:
                         progress(*reported)
                     reported = (first + count, spec.report(carry))
-            if reported is not None:
+            if progress is not None and reported is not None:
                 progress(*reported)
             result = finish(context, carry, n)
             if not spec.collects:

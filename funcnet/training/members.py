@@ -41,14 +41,14 @@ class MemberStart(NamedTuple):
       hyper: each member's optimizer hyper-parameters (a pytree of `[members]` arrays; `()` when the
         members share one optimizer).
       active: `[members]` bool; an inactive member's state is left as it is.
-      index: `[members, n_k]` int32, the rows of the shared data each member trains on (its fold), or
+      rows: `[members, n_k]` int32, the rows of the shared data each member trains on (its fold), or
         None when every member trains on all of them.
     """
 
     states: object
     hyper: object
     active: jax.Array
-    index: jax.Array | None = None
+    rows: jax.Array | None = None
 
 
 # Inside a member nothing is laid out: the member axis is what a placement splits.
@@ -102,16 +102,16 @@ def make_train_epoch_many(apply_fn, loss_fn, optimizer_for: OptimizerFor, metric
     plan = _plan_only(metrics, batch_size, shuffle)
 
     def prepare(start: MemberStart, n: int, epoch_index):
-        members_n = n if start.index is None else start.index.shape[1]
+        members_n = n if start.rows is None else start.rows.shape[1]
         idx, weight, dropout_keys, carry = jax.vmap(lambda s: plan.prepare(s, members_n, epoch_index))(start.states)
-        idx, weight = _member_rows(idx, weight, start.index)
+        idx, weight = _member_rows(idx, weight, start.rows)
         return idx, weight, (start, dropout_keys), carry
 
     def body(context, carry, batch: Batch):
         start, dropout_keys = context
 
         def member(hyper, key, carry, x, y, weight):
-            return member_pass(hyper).body(key, carry, Batch(x, y, weight, batch.index))
+            return member_pass(hyper).body(key, carry, Batch(x, y, weight, batch.step))
 
         carry = jax.vmap(member)(start.hyper, dropout_keys, carry, batch.x, batch.y, batch.weight)
         states = carry[0]
@@ -213,7 +213,7 @@ def make_evaluate_many(apply_fn, loss_fn, metrics: Sequence = (), *, batch_size:
         params, model_state, _ = context
 
         def member(p, s, carry, x, y, weight):
-            return single.body((p, s), carry, Batch(x, y, weight, batch.index))
+            return single.body((p, s), carry, Batch(x, y, weight, batch.step))
 
         return jax.vmap(member)(params, model_state, carry, batch.x, batch.y, batch.weight)
 
@@ -246,7 +246,7 @@ def make_predict_many(apply_fn, *, batch_size: int, policy=None, distribution=No
         params, model_state = context
 
         def member(p, s, x, weight):
-            return single.body((p, s), (), Batch(x, None, weight, batch.index))[1]
+            return single.body((p, s), (), Batch(x, None, weight, batch.step))[1]
 
         return carry, jax.vmap(member)(params, model_state, batch.x, batch.weight)
 

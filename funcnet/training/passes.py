@@ -98,7 +98,7 @@ def train_pass(train_step, metrics: Sequence, *, batch_size: int, shuffle: bool,
             state, metric_states = operand
             state, metric_states, total = train_step(
                 state, metric_states, batch.x, batch.y, batch.weight, valid,
-                jax.random.fold_in(dropout_key, batch.index)
+                jax.random.fold_in(dropout_key, batch.step)
             )
             state = state._replace(params=placement.constrain_state(state.params),
                                    opt_state=placement.constrain_state(state.opt_state),

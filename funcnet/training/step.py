@@ -102,7 +102,7 @@ def make_train_step(apply_fn, loss_fn: LossFn, optimizer: optax.GradientTransfor
     forward = forward_fn(apply_fn, policy, with_state)
 
     def step(state: TrainState, metric_states, x, y, weight, valid, rng=None):
-        scale = 1.0
+        scale: float | jax.Array = 1.0
         if policy.loss_scale:
             if not isinstance(state.opt_state, mixed_precision.LossScaleState):
                 raise ValueError(

@@ -120,6 +120,28 @@ def test_a_nested_model_passes_its_output_mask_on():
     np.testing.assert_allclose(ours.apply(params, _ids()), direct.apply(flat, _ids()), rtol=1e-6, atol=1e-7)
 
 
+def test_apply_takes_a_mask_as_keras_models_do():
+    """`model.apply(params, x, mask=...)` hands the mask to the first layers, as Keras's `model(x, mask=...)`:
+    the same as the Embedding(mask_zero=True) mask of the ids, and refused with the expected shape when wrong."""
+    embedded = models.Sequential([layers.Input((STEPS,), dtype="int32"), layers.Embedding(VOCAB, 4)])
+    recurrent = models.Sequential([layers.Input((STEPS, 4)), layers.LSTM(3)])
+    masked = models.Sequential([layers.Input((STEPS,), dtype="int32"), layers.Embedding(VOCAB, 4, mask_zero=True),
+                                layers.LSTM(3)])
+    params = _randomized(masked.init(jax.random.key(0)))
+    ids = _ids()
+    vectors = embedded.apply({"embedding": params["embedding"]}, ids)
+    lstm = {"lstm": params["lstm"]}
+    expected = masked.apply(params, ids)
+    np.testing.assert_allclose(recurrent.apply(lstm, vectors, mask=ids != 0), expected, rtol=1e-6, atol=1e-7)
+    y, _ = recurrent.apply_with_state(lstm, {}, vectors, mask=[ids != 0])
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-7)
+    assert np.abs(np.asarray(recurrent.apply(lstm, vectors)) - np.asarray(expected)).max() > 1e-3
+    with pytest.raises(ValueError, match=r"mask for input .* has shape \(5, 7\); expected \[batch, steps\] = \(5, 8\)"):
+        recurrent.apply(lstm, vectors, mask=np.ones((5, 7), bool))
+    with pytest.raises(ValueError, match=r"takes 1 inputs; give one mask \(or None\) per input, got 2"):
+        recurrent.apply(lstm, vectors, mask=[None, None])
+
+
 def test_bidirectional_sequence_model_equals_keras_and_counts_params():
     def build(lib):
         return [lib.Embedding(VOCAB, 6, mask_zero=True), lib.Bidirectional(lib.LSTM(4, return_sequences=True)),

@@ -142,6 +142,9 @@ def test_a_custom_layer_needs_to_be_given(tmp_path):
     back = models.load_model(tmp_path / "custom.keras", custom_objects={"Scale": Scale})
     x = RS.normal(size=(2, 3)).astype(np.float32)
     _close(back.apply(back.params, x), model.apply(model.params, x), tol=0)
+    for wrong in (3, lambda config: None, dict):
+        with pytest.raises(ValueError, match=r"custom_objects\['Scale'\] must be a subclass of funcnet.layers.Layer"):
+            models.load_model(tmp_path / "custom.keras", custom_objects={"Scale": wrong})
 
 
 # ------------------------------------------------------------------ what a file must not do
