@@ -54,6 +54,22 @@ def positive_count(value: Any, what: str) -> int:
     return int(value)
 
 
+def flag(value: Any, what: str) -> bool:
+    """A switch: True or False (numpy's bools too), else a TypeError; `bool(value)` would take "no" for True."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{what} must be True or False; got {type(value).__name__} {value!r:.60}.")
+
+
+def resolved(get: Any, value: Any, what: str) -> Any:
+    """`get(value)` (a registry's `get`, such as `activations.get`), its ValueError or TypeError prefixed
+    with the argument `what` names."""
+    try:
+        return get(value)
+    except (ValueError, TypeError) as err:
+        raise type(err)(f"{what}: {err}") from None
+
+
 def check_name(name: Any, what: str = "name") -> str | None:
     if name is None:
         return None

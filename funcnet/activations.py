@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Activation = Callable[[jax.Array], jax.Array]
 
@@ -115,7 +116,7 @@ def get(identifier: str | Activation | None) -> Activation:
 
     Raises:
       ValueError: for an unknown name; the message lists the valid ones.
-      TypeError: for anything that is neither a string, a callable nor `None`.
+      TypeError: for anything that is neither a string, a callable nor `None` (a class too).
     """
     if identifier is None:
         return linear
@@ -129,6 +130,12 @@ def get(identifier: str | Activation | None) -> Activation:
                 f"Unknown activation {identifier!r}.{suggestion} Expected one of {sorted(_BY_NAME)} "
                 "or a function array -> array."
             ) from None
+    if isinstance(identifier, np.ufunc):  # runs on the host: jit and grad cannot trace it
+        raise TypeError(f"activation: numpy's {identifier.__name__} cannot run inside jax.jit or jax.grad; use "
+                        f"jax.numpy's (jnp.{identifier.__name__}) or a name such as 'tanh'.")
+    if isinstance(identifier, type):  # callable, but calling it makes an object, not an activation
+        raise TypeError(f"activation must be a name such as 'relu', a function or None; got the class "
+                        f"{identifier.__name__}: pass a function (or an instance with __call__).")
     if callable(identifier):
         return identifier
     raise TypeError(

@@ -13,7 +13,10 @@ computed as Keras does (for a `(fan_in, fan_out)` kernel the first and last axes
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 from collections.abc import Callable
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -38,34 +41,53 @@ def _described(init: Initializer, class_name: str, **config) -> Initializer:
     return _Described(init, {"class_name": class_name, "config": config})
 
 
+def _variance_scaling(scale: float, mode: Literal["fan_in", "fan_avg"],
+                      distribution: Literal["uniform", "truncated_normal"]) -> Initializer:
+    """jax's `variance_scaling` (fans from the last two axes, the others a receptive field, as Keras), and
+    for a vector or a scalar Keras's fans, `fan_in = fan_out = size` (jax refuses fewer than two axes)."""
+    matrix = _jinit.variance_scaling(scale, mode, distribution)
+
+    def init(key, shape, dtype=jnp.float32):
+        if len(shape) >= 2:
+            return matrix(key, shape, dtype)
+        std = (scale / max(1, math.prod(shape))) ** 0.5
+        if distribution == "uniform":
+            return jax.random.uniform(key, shape, dtype, -1, 1) * jnp.asarray(std * 3 ** 0.5, dtype)
+        # 0.8796...: the standard deviation of a unit normal truncated at +-2, as in jax and Keras.
+        draw = jax.random.truncated_normal(key, -2, 2, shape, dtype)
+        return draw * jnp.asarray(std / 0.87962566103423978, dtype)
+
+    return init
+
+
 def glorot_uniform() -> Initializer:
     """Uniform on `[-limit, limit]`, `limit = sqrt(6 / (fan_in + fan_out))` (Glorot & Bengio, 2010)."""
-    return _described(_jinit.variance_scaling(1.0, "fan_avg", "uniform"), "GlorotUniform", seed=None)
+    return _described(_variance_scaling(1.0, "fan_avg", "uniform"), "GlorotUniform", seed=None)
 
 
 def glorot_normal() -> Initializer:
     """Truncated normal with `stddev = sqrt(2 / (fan_in + fan_out))` after truncation at 2 sigma."""
-    return _described(_jinit.variance_scaling(1.0, "fan_avg", "truncated_normal"), "GlorotNormal", seed=None)
+    return _described(_variance_scaling(1.0, "fan_avg", "truncated_normal"), "GlorotNormal", seed=None)
 
 
 def he_uniform() -> Initializer:
     """Uniform on `[-limit, limit]`, `limit = sqrt(6 / fan_in)` (He et al., 2015)."""
-    return _described(_jinit.variance_scaling(2.0, "fan_in", "uniform"), "HeUniform", seed=None)
+    return _described(_variance_scaling(2.0, "fan_in", "uniform"), "HeUniform", seed=None)
 
 
 def he_normal() -> Initializer:
     """Truncated normal with `stddev = sqrt(2 / fan_in)` after truncation at 2 sigma."""
-    return _described(_jinit.variance_scaling(2.0, "fan_in", "truncated_normal"), "HeNormal", seed=None)
+    return _described(_variance_scaling(2.0, "fan_in", "truncated_normal"), "HeNormal", seed=None)
 
 
 def lecun_uniform() -> Initializer:
     """Uniform on `[-limit, limit]`, `limit = sqrt(3 / fan_in)`."""
-    return _described(_jinit.variance_scaling(1.0, "fan_in", "uniform"), "LecunUniform", seed=None)
+    return _described(_variance_scaling(1.0, "fan_in", "uniform"), "LecunUniform", seed=None)
 
 
 def lecun_normal() -> Initializer:
     """Truncated normal with `stddev = sqrt(1 / fan_in)` after truncation at 2 sigma."""
-    return _described(_jinit.variance_scaling(1.0, "fan_in", "truncated_normal"), "LecunNormal", seed=None)
+    return _described(_variance_scaling(1.0, "fan_in", "truncated_normal"), "LecunNormal", seed=None)
 
 
 def random_normal(mean: float = 0.0, stddev: float = 0.05) -> Initializer:
@@ -187,7 +209,7 @@ def get(identifier: str | dict | Initializer) -> Initializer:
 
     Raises:
       ValueError: for an unknown name; the message lists the valid ones.
-      TypeError: for anything that is neither a string, a dict nor a callable.
+      TypeError: for anything that is neither a string, a dict nor a callable (a class too).
     """
     if isinstance(identifier, dict):
         return from_keras_config(identifier)
@@ -195,10 +217,15 @@ def get(identifier: str | dict | Initializer) -> Initializer:
         try:
             return _BY_NAME[identifier.lower()]()
         except KeyError:
+            close = difflib.get_close_matches(identifier.lower(), list(_BY_NAME), n=2)
+            suggestion = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
             raise ValueError(
-                f"Unknown initializer {identifier!r}; expected one of {sorted(_BY_NAME)} "
+                f"Unknown initializer {identifier!r}.{suggestion} Expected one of {sorted(_BY_NAME)} "
                 "or a function (key, shape, dtype) -> array."
             ) from None
+    if isinstance(identifier, type):  # a class such as keras.initializers.GlorotUniform: not yet an initializer
+        raise TypeError(f"initializer must be a name such as 'glorot_uniform' or a function (key, shape, dtype) -> "
+                        f"array; got the class {identifier.__name__}: pass an instance or a function.")
     if callable(identifier):
         return identifier
     raise TypeError(

@@ -123,6 +123,13 @@ def test_get_passes_functions_through():
     assert activations.get(jax.nn.relu) is jax.nn.relu
 
 
+def test_get_refuses_numpy_functions_and_classes():
+    with pytest.raises(TypeError, match=r"numpy's tanh cannot run inside jax.jit.*jnp.tanh"):
+        activations.get(np.tanh)
+    with pytest.raises(TypeError, match=r"got the class float32"):
+        activations.get(np.float32)
+
+
 def test_get_unknown_name_lists_valid_ones():
     with pytest.raises(ValueError, match="relu_x") as info:
         activations.get("relu_x")

@@ -114,6 +114,15 @@ def test_he_uniform_on_a_conv_kernel_uses_receptive_field():
     assert np.max(np.abs(w)) > 0.95 * limit
 
 
+@pytest.mark.parametrize("name, limit", [("glorot_uniform", math.sqrt(3.0 / 4000)), ("he_uniform", math.sqrt(6.0 / 4000)),
+                                         ("lecun_normal", 2 * math.sqrt(1.0 / 4000) / 0.87962566103423978)])
+def test_a_vector_or_scalar_takes_keras_fans(name, limit):
+    # Keras's fans for (n,): fan_in = fan_out = n (a bias given glorot_uniform); for (): 1. jax refuses both.
+    w = np.asarray(initializers.get(name)(jax.random.key(0), (4000,)), np.float64)
+    assert np.all(np.abs(w) <= limit * (1 + 1e-6)) and np.max(np.abs(w)) > 0.95 * limit
+    assert np.isfinite(np.asarray(initializers.get(name)(jax.random.key(0), ()))).all()
+
+
 def test_orthogonal_is_orthogonal():
     w = np.asarray(initializers.get("orthogonal")(jax.random.key(3), SMALL), np.float64)
     np.testing.assert_allclose(w.T @ w, np.eye(SMALL[1]), atol=1e-5)
@@ -128,13 +137,13 @@ def test_get_passes_functions_through():
 
 
 def test_unknown_name_lists_valid_ones():
-    with pytest.raises(ValueError, match="glorot_unifrom") as info:
+    with pytest.raises(ValueError, match="glorot_unifrom.*Did you mean 'glorot_uniform'") as info:
         initializers.get("glorot_unifrom")
     for valid in ("glorot_uniform", "he_normal", "zeros"):
         assert valid in str(info.value)
 
 
-@pytest.mark.parametrize("bad", [0, 1.5, None, ["zeros"]])
+@pytest.mark.parametrize("bad", [0, 1.5, None, ["zeros"], np.float32])
 def test_non_callable_is_type_error(bad):
     with pytest.raises(TypeError, match="initializer"):
         initializers.get(bad)

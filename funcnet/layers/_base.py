@@ -61,6 +61,9 @@ class Layer:
       input_shape: the shape of one sample (no batch axis), only needed on a model's first layer.
     """
 
+    # Plain class attributes that a layer sets as such (Dropout: `uses_rng = True`), or, when they depend on
+    # what it holds (a model, a recurrent layer's dropout), overrides with a read-only property: those
+    # overrides carry `type: ignore[override]`, mypy's rule being about setting them through the base class.
     #: True for layers that draw random numbers when `training=True` (they need `rng=`).
     uses_rng: bool = False
     #: True for layers that take a list of inputs.
@@ -81,6 +84,10 @@ class Layer:
     def default_name(self) -> str:
         """The stem of the name a model gives this layer when it has none (`Dense` -> `dense`)."""
         return _snake_case(type(self).__name__)
+
+    def _arg(self, name: str) -> str:
+        """How an error names this layer's constructor argument `name`: `Dense(units=...)`."""
+        return f"{type(self).__name__}({name}=...)"
 
     def build(self, key: jax.Array, input_shape) -> dict:
         """Makes this layer's weights for inputs of `input_shape` (batch axis included)."""

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 
 from funcnet import activations as _activations
 from funcnet import initializers as _initializers
-from funcnet._checks import format_shape, positive_int
+from funcnet._checks import flag, format_shape, positive_int, resolved
 from funcnet.layers import _windows
 from funcnet.layers._base import Layer
 from funcnet.layers._matmul import matmul
@@ -122,10 +122,10 @@ class _Conv(Layer):
                 f"{cls}: strides > 1 together with dilation_rate > 1 is not supported (as in Keras); got "
                 f"strides={self.strides}, dilation_rate={self.dilation_rate}."
             )
-        self.activation = _activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = _initializers.get(kernel_initializer)
-        self.bias_initializer = _initializers.get(bias_initializer)
+        self.activation = resolved(_activations.get, activation, self._arg("activation"))
+        self.use_bias = flag(use_bias, self._arg("use_bias"))
+        self.kernel_initializer = resolved(_initializers.get, kernel_initializer, self._arg("kernel_initializer"))
+        self.bias_initializer = resolved(_initializers.get, bias_initializer, self._arg("bias_initializer"))
 
     def _config_overrides(self):
         return {"data_format": "channels_last"}

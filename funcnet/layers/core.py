@@ -7,10 +7,11 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from funcnet import activations as _activations
 from funcnet import initializers as _initializers
-from funcnet._checks import as_array, format_shape, positive_int
+from funcnet._checks import as_array, flag, format_shape, positive_int, resolved
 from funcnet.layers._base import Layer
 from funcnet.layers._matmul import matmul
 
@@ -31,6 +32,22 @@ def _single_shape(layer: Layer, input_shape) -> tuple:
         raise ValueError(f"{layer.describe()} takes one input, got {len(input_shape)}: {format_shape(input_shape)}.")
     return tuple(input_shape)
 
+
+
+def _floating_dtype(dtype, what: str) -> jnp.dtype:
+    """A floating dtype (None: float32), else a TypeError naming `what`."""
+    if dtype is None:
+        return jnp.dtype(jnp.float32)
+    if isinstance(dtype, (numbers.Number, np.generic)):  # jnp.dtype(np.float32(0.5)) is float32: a slip, not a dtype
+        raise TypeError(f"{what} must be a floating dtype such as 'float32' or 'bfloat16' (or None); got {dtype!r}.")
+    try:
+        resolved_dtype = jnp.dtype(dtype)
+    except (TypeError, ValueError):
+        resolved_dtype = None
+    if isinstance(dtype, bool) or resolved_dtype is None or not jnp.issubdtype(resolved_dtype, jnp.floating):
+        raise TypeError(f"{what} must be a floating dtype such as 'float32' or 'bfloat16' (or None); "
+                        f"got {dtype!r:.60}.")
+    return resolved_dtype
 
 class Dense(Layer):
     """A densely connected layer: `y = activation(x @ kernel + bias)`.
@@ -69,13 +86,11 @@ class Dense(Layer):
     ):
         super().__init__(name=name, input_shape=input_shape)
         self.units = positive_int(units, "Dense(units=...)")
-        self.activation = _activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = _initializers.get(kernel_initializer)
-        self.bias_initializer = _initializers.get(bias_initializer)
-        self.dtype = jnp.dtype(dtype or jnp.float32)
-        if not jnp.issubdtype(self.dtype, jnp.floating):
-            raise TypeError(f"Dense(dtype=...) must be a floating dtype; got {self.dtype}.")
+        self.activation = resolved(_activations.get, activation, self._arg("activation"))
+        self.use_bias = flag(use_bias, self._arg("use_bias"))
+        self.kernel_initializer = resolved(_initializers.get, kernel_initializer, self._arg("kernel_initializer"))
+        self.bias_initializer = resolved(_initializers.get, bias_initializer, self._arg("bias_initializer"))
+        self.dtype = _floating_dtype(dtype, self._arg("dtype"))
 
     def compute_output_shape(self, input_shape):
         shape = _single_shape(self, input_shape)
@@ -117,7 +132,7 @@ class Activation(Layer):
         super().__init__(name=name, input_shape=input_shape)
         if activation is None:
             raise TypeError("Activation(activation=...) needs a name such as 'relu' or a function; got None.")
-        self.activation = _activations.get(activation)
+        self.activation = resolved(_activations.get, activation, self._arg("activation"))
 
     def compute_output_shape(self, input_shape):
         return _single_shape(self, input_shape)
@@ -146,10 +161,31 @@ class Dropout(Layer):
         if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= float(rate) < 1.0:
             raise ValueError(f"Dropout(rate=...) is the fraction of units dropped, in [0, 1); got {rate!r}.")
         self.rate: float = float(rate)
+        if noise_shape is not None and not (isinstance(noise_shape, (tuple, list)) and all(
+                d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool) and int(d) > 0)
+                for d in noise_shape)):
+            raise TypeError("Dropout(noise_shape=...) must be None or a tuple of positive ints and Nones (None: the "
+                            f"input's size), e.g. (None, 1, 16); got {noise_shape!r:.60}.")
         self.noise_shape: tuple | None = None if noise_shape is None else tuple(noise_shape)
 
     def compute_output_shape(self, input_shape):
-        return _single_shape(self, input_shape)
+        shape = _single_shape(self, input_shape)
+        self._mask_shape(shape)
+        return shape
+
+    def _mask_shape(self, shape) -> tuple:
+        """The keep mask's shape for inputs of `shape`: `noise_shape` with its Nones filled in; each of its
+        sizes must be 1 or the input's (so the mask broadcasts)."""
+        if self.noise_shape is None:
+            return tuple(shape)
+        fits = len(self.noise_shape) == len(shape) and all(
+            d is None or d == 1 or s is None or d == s for d, s in zip(self.noise_shape, shape))
+        if not fits:
+            raise ValueError(
+                f"{self.describe()} has noise_shape={self.noise_shape}, which does not broadcast to inputs of shape "
+                f"{format_shape(tuple(shape))}: it needs one entry per axis, each None, 1 or the input's size."
+            )
+        return tuple(s if d is None else d for d, s in zip(self.noise_shape, shape))
 
     def call(self, params, x, rng, training):
         x = as_float(_as_array(self, x))
@@ -160,14 +196,7 @@ class Dropout(Layer):
                 f"{self.describe()} is stochastic: training=True needs a PRNG key, e.g. "
                 "model.apply(params, x, rng=jax.random.key(1), training=True)."
             )
-        mask_shape = x.shape
-        if self.noise_shape is not None:
-            if len(self.noise_shape) != x.ndim:
-                raise ValueError(
-                    f"{self.describe()} has noise_shape={self.noise_shape}, of rank {len(self.noise_shape)}, "
-                    f"for inputs of shape {x.shape}."
-                )
-            mask_shape = tuple(x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        mask_shape = self._mask_shape(x.shape)
         keep = jax.random.bernoulli(rng, 1.0 - self.rate, mask_shape)
         keep = jnp.broadcast_to(keep, x.shape)
         return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x)).astype(x.dtype)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from funcnet import initializers as _initializers
-from funcnet._checks import format_shape, positive_int
+from funcnet._checks import flag, format_shape, positive_int, resolved
 from funcnet.layers._base import Layer
 from funcnet.layers.core import _as_array, _single_shape
 
@@ -62,8 +62,9 @@ class Embedding(Layer):
         super().__init__(name=name, input_shape=input_shape)
         self.input_dim = positive_int(input_dim, "Embedding(input_dim=...)")
         self.output_dim = positive_int(output_dim, "Embedding(output_dim=...)")
-        self.embeddings_initializer = _initializers.get(embeddings_initializer)
-        self.mask_zero = bool(mask_zero)
+        self.embeddings_initializer = resolved(
+            _initializers.get, embeddings_initializer, self._arg("embeddings_initializer"))
+        self.mask_zero = flag(mask_zero, self._arg("mask_zero"))
 
     def compute_output_shape(self, input_shape):
         shape = _single_shape(self, input_shape)

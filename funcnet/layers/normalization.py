@@ -6,6 +6,7 @@ cast back to the input's dtype, and `y = x * inv + (beta - mean * inv)` with
 """
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 
@@ -13,14 +14,14 @@ import jax
 import jax.numpy as jnp
 
 from funcnet import initializers as _initializers
-from funcnet._checks import format_shape
+from funcnet._checks import flag, format_shape, resolved
 from funcnet.layers._base import Layer
 from funcnet.layers.core import _as_array, _single_shape
 
 
 def _check_epsilon(layer: str, epsilon) -> float:
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not float(epsilon) > 0:
-        raise ValueError(f"{layer}(epsilon=...) must be a positive float; got {epsilon!r}.")
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not 0 < float(epsilon) < math.inf:
+        raise ValueError(f"{layer}(epsilon=...) must be a positive finite float; got {epsilon!r}.")
     return float(epsilon)
 
 
@@ -165,12 +166,14 @@ class BatchNormalization(Layer):
         self.axis: int = int(axis)
         self.momentum: float = float(momentum)
         self.epsilon: float = _check_epsilon("BatchNormalization", epsilon)
-        self.center = bool(center)
-        self.scale = bool(scale)
-        self.beta_initializer = _initializers.get(beta_initializer)
-        self.gamma_initializer = _initializers.get(gamma_initializer)
-        self.moving_mean_initializer: _initializers.Initializer = _initializers.get(moving_mean_initializer)
-        self.moving_variance_initializer: _initializers.Initializer = _initializers.get(moving_variance_initializer)
+        self.center = flag(center, self._arg("center"))
+        self.scale = flag(scale, self._arg("scale"))
+        self.beta_initializer = resolved(_initializers.get, beta_initializer, self._arg("beta_initializer"))
+        self.gamma_initializer = resolved(_initializers.get, gamma_initializer, self._arg("gamma_initializer"))
+        self.moving_mean_initializer: _initializers.Initializer = resolved(
+            _initializers.get, moving_mean_initializer, self._arg("moving_mean_initializer"))
+        self.moving_variance_initializer: _initializers.Initializer = resolved(
+            _initializers.get, moving_variance_initializer, self._arg("moving_variance_initializer"))
 
     def _features(self, input_shape) -> tuple[int, int]:
         """(feature axis, feature count) for inputs of `input_shape`."""
@@ -298,10 +301,10 @@ class LayerNormalization(Layer):
                                             else int(axes[0]))
         self._axes = tuple(int(a) for a in axes)
         self.epsilon = _check_epsilon("LayerNormalization", epsilon)
-        self.center = bool(center)
-        self.scale = bool(scale)
-        self.beta_initializer = _initializers.get(beta_initializer)
-        self.gamma_initializer = _initializers.get(gamma_initializer)
+        self.center = flag(center, self._arg("center"))
+        self.scale = flag(scale, self._arg("scale"))
+        self.beta_initializer = resolved(_initializers.get, beta_initializer, self._arg("beta_initializer"))
+        self.gamma_initializer = resolved(_initializers.get, gamma_initializer, self._arg("gamma_initializer"))
 
     def _axes_and_sizes(self, input_shape) -> tuple[tuple[int, ...], tuple[int, ...]]:
         shape = _single_shape(self, input_shape)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import jax.numpy as jnp
 
-from funcnet._checks import format_shape
+from funcnet._checks import flag, format_shape
 from funcnet.layers import _windows
 from funcnet.layers._base import Layer
 from funcnet.layers.convolutional import check_data_format, check_padding, spatial_tuple
@@ -160,8 +160,8 @@ class _GlobalPooling(Layer):
     def __init__(self, data_format=None, keepdims: bool = False, name: str | None = None,
                  input_shape: Sequence[int] | None = None):
         super().__init__(name=name, input_shape=input_shape)
-        check_data_format(data_format, f"{type(self).__name__}(data_format=...)")
-        self.keepdims = bool(keepdims)
+        check_data_format(data_format, self._arg("data_format"))
+        self.keepdims = flag(keepdims, self._arg("keepdims"))
 
     def _config_overrides(self):
         return {"data_format": "channels_last"}

@@ -30,10 +30,11 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from funcnet import activations as _activations
 from funcnet import initializers as _initializers
-from funcnet._checks import format_shape, positive_int
+from funcnet._checks import flag, format_shape, positive_int, resolved
 from funcnet.layers._base import Layer
 from funcnet.layers._matmul import matmul
 from funcnet.layers.core import _as_array, _single_shape
@@ -50,6 +51,12 @@ def _dropout_masks(key: jax.Array, count: int, shape: tuple, rate: float, dtype)
     keep = jax.random.bernoulli(key, 1.0 - rate, (count, *shape))
     return keep.astype(dtype) / (1.0 - rate)
 
+
+
+def _check_use_cudnn(value, what: str) -> None:
+    """Keras's `use_cudnn` ("auto", True or False) is accepted and has no effect: the same loop runs everywhere."""
+    if not (value == "auto" if isinstance(value, str) else isinstance(value, (bool, np.bool_))):
+        raise ValueError(f"{what} must be 'auto', True or False; got {value!r:.60}.")
 
 class _RNN(Layer):
     """The recurrent layers' shared loop; subclasses give the gates and the cell."""
@@ -84,23 +91,24 @@ class _RNN(Layer):
         super().__init__(name=name, input_shape=input_shape)
         cls = type(self).__name__
         self.units = positive_int(units, f"{cls}(units=...)")
-        self.activation = _activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = _initializers.get(kernel_initializer)
-        self.recurrent_initializer = _initializers.get(recurrent_initializer)
-        self.bias_initializer = _initializers.get(bias_initializer)
+        self.activation = resolved(_activations.get, activation, self._arg("activation"))
+        self.use_bias = flag(use_bias, self._arg("use_bias"))
+        self.kernel_initializer = resolved(_initializers.get, kernel_initializer, self._arg("kernel_initializer"))
+        self.recurrent_initializer = resolved(
+            _initializers.get, recurrent_initializer, self._arg("recurrent_initializer"))
+        self.bias_initializer = resolved(_initializers.get, bias_initializer, self._arg("bias_initializer"))
         self.dropout = _rate(dropout, f"{cls}(dropout=...)")
         self.recurrent_dropout = _rate(recurrent_dropout, f"{cls}(recurrent_dropout=...)")
-        self.return_sequences = bool(return_sequences)
-        self.return_state = bool(return_state)
-        self.go_backwards = bool(go_backwards)
-        if stateful:
+        self.return_sequences = flag(return_sequences, self._arg("return_sequences"))
+        self.return_state = flag(return_state, self._arg("return_state"))
+        self.go_backwards = flag(go_backwards, self._arg("go_backwards"))
+        if flag(stateful, self._arg("stateful")):
             raise ValueError(
                 f"{cls}(stateful=True) is not supported: a funcnet model keeps no hidden state between calls. "
                 "Pass the last states on yourself (return_state=True) or feed longer sequences."
             )
-        self.unroll = bool(unroll)
-        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.unroll = flag(unroll, self._arg("unroll"))
+        self.zero_output_for_mask = flag(zero_output_for_mask, self._arg("zero_output_for_mask"))
 
     @property
     def uses_rng(self) -> bool:  # type: ignore[override]
@@ -345,8 +353,9 @@ class LSTM(_RNN):
         super().__init__(units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
                          dropout, recurrent_dropout, return_sequences, return_state, go_backwards, stateful, unroll,
                          zero_output_for_mask, name, input_shape)
-        self.recurrent_activation = _activations.get(recurrent_activation)
-        self.unit_forget_bias = bool(unit_forget_bias)
+        self.recurrent_activation = resolved(_activations.get, recurrent_activation, self._arg("recurrent_activation"))
+        self.unit_forget_bias = flag(unit_forget_bias, self._arg("unit_forget_bias"))
+        _check_use_cudnn(use_cudnn, self._arg("use_cudnn"))
 
     def initial_bias(self, key):
         bias = self.bias_initializer(key, self.bias_shape(), jnp.float32)
@@ -409,8 +418,9 @@ class GRU(_RNN):
         super().__init__(units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
                          dropout, recurrent_dropout, return_sequences, return_state, go_backwards, stateful, unroll,
                          zero_output_for_mask, name, input_shape)
-        self.recurrent_activation = _activations.get(recurrent_activation)
-        self.reset_after = bool(reset_after)
+        self.recurrent_activation = resolved(_activations.get, recurrent_activation, self._arg("recurrent_activation"))
+        self.reset_after = flag(reset_after, self._arg("reset_after"))
+        _check_use_cudnn(use_cudnn, self._arg("use_cudnn"))
 
     def bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)

@@ -290,6 +290,14 @@ def test_dropout_noise_shape_drops_whole_rows():
     assert row_zero.any() and row_kept.any()
 
 
+def test_dropout_noise_shape_must_broadcast_to_the_input():
+    with pytest.raises(ValueError, match=r"noise_shape=\(None, 2\), which does not broadcast to inputs of shape "
+                                         r"\(None, 3\).*each None, 1 or the input's size"):
+        models.Sequential([layers.Dropout(0.5, noise_shape=(None, 2), input_shape=(3,))])
+    with pytest.raises(TypeError, match=r"Dropout\(noise_shape=...\) must be None or a tuple"):
+        layers.Dropout(0.5, noise_shape="ab")
+
+
 def test_dropout_preserves_dtype():
     y = layers.Dropout(0.5).apply({}, jnp.ones((B, UNITS), jnp.bfloat16), rng=jax.random.key(0), training=True)
     assert y.dtype == jnp.bfloat16
