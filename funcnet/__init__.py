@@ -12,7 +12,11 @@ Models are pure functions over parameter pytrees:
     >>> y.shape
     (2, 10)
 """
-from funcnet import (
+from funcnet import _compile_cache
+
+_compile_cache.enable()  # JAX's persistent compilation cache, unless configured or turned off (see there)
+
+from funcnet import (  # noqa: E402
     activations,
     callbacks,
     checkpoints,

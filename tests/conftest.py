@@ -3,10 +3,16 @@
 * Keras 3 is used only as a numerical reference, on its numpy backend, so it never
   touches JAX's global configuration or compile caches.
 * JAX raises on implicit rank promotion, so a silent broadcasting bug fails loudly.
+* funcnet's persistent compilation cache is a temporary folder shared by the whole run.
 """
 import os
+import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "numpy")
+# funcnet's persistent compilation cache (on by default) lives in a folder of the test runs' own, shared
+# by the xdist workers and the subprocesses they start, not in the user's ~/.cache.
+os.environ.setdefault("FUNCNET_COMPILE_CACHE",
+                      os.path.join(tempfile.gettempdir(), f"funcnet-tests-compile-cache-{os.getuid()}"))
 # CI and the README pass a relative FUNCNET_DATA_DIR (../shared/datasets); tests that change the
 # current folder (the docs' pages run in a fresh temporary one) must still find it.
 if os.environ.get("FUNCNET_DATA_DIR"):

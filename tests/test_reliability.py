@@ -42,4 +42,5 @@ def test_the_same_script_and_seed_in_two_fresh_processes_give_the_same_bits(tmp_
     first, second = results
     assert sorted(first.files) == sorted(second.files) and any(k.startswith("state/") for k in first.files)
     for key in first.files:
-        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+        if not key.startswith("cache/"):  # the compile cache's hits differ: the second run reads the first's
+            np.testing.assert_array_equal(first[key], second[key], err_msg=key)
