@@ -55,6 +55,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from funcnet._checks import flag
+
 EPSILON = 1e-7
 
 __all__ = [
@@ -178,12 +180,6 @@ def _prepare(fn_name: str, y_true, y_pred):
     return y_true, y_pred
 
 
-def _check_flag(fn_name: str, arg_name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{fn_name}: {arg_name} must be True or False, got {value!r}.")
-    return bool(value)
-
-
 def _check_label_smoothing(fn_name: str, value) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{fn_name}: label_smoothing must be a float in [0, 1], got {value!r}.")
@@ -254,7 +250,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
         Array([0.22314353], dtype=float32)
     """
     name = "categorical_crossentropy"
-    from_logits = _check_flag(name, "from_logits", from_logits)
+    from_logits = flag(from_logits, f"{name}: from_logits")
     label_smoothing = _check_label_smoothing(name, label_smoothing)
     y_true = _as_array(y_true, name, "y_true")
     y_pred = _as_array(y_pred, name, "y_pred")
@@ -305,7 +301,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
         Array([0.22314353], dtype=float32)
     """
     name = "sparse_categorical_crossentropy"
-    from_logits = _check_flag(name, "from_logits", from_logits)
+    from_logits = flag(from_logits, f"{name}: from_logits")
     y_true = _as_array(y_true, name, "y_true")
     y_pred = _as_array(y_pred, name, "y_pred")
     if y_pred.ndim < 2:
@@ -360,7 +356,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
         Array([0.22314353, 0.22314353], dtype=float32)
     """
     name = "binary_crossentropy"
-    from_logits = _check_flag(name, "from_logits", from_logits)
+    from_logits = flag(from_logits, f"{name}: from_logits")
     label_smoothing = _check_label_smoothing(name, label_smoothing)
     y_true, y_pred = _prepare(name, y_true, y_pred)
     if label_smoothing:
@@ -608,7 +604,7 @@ class CategoricalCrossentropy(LossFunctionWrapper):
     """``categorical_crossentropy`` as a ``Loss``; hyper-parameters are checked here."""
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, name="categorical_crossentropy"):
-        _check_flag(type(self).__name__, "from_logits", from_logits)
+        flag(from_logits, f"{type(self).__name__}: from_logits")
         _check_label_smoothing(type(self).__name__, label_smoothing)
         super().__init__(
             categorical_crossentropy,
@@ -623,7 +619,7 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
     """``sparse_categorical_crossentropy`` as a ``Loss``."""
 
     def __init__(self, from_logits=False, axis=-1, name="sparse_categorical_crossentropy"):
-        _check_flag(type(self).__name__, "from_logits", from_logits)
+        flag(from_logits, f"{type(self).__name__}: from_logits")
         super().__init__(sparse_categorical_crossentropy, name=name, from_logits=bool(from_logits), axis=axis)
 
 
@@ -631,7 +627,7 @@ class BinaryCrossentropy(LossFunctionWrapper):
     """``binary_crossentropy`` as a ``Loss``."""
 
     def __init__(self, from_logits=False, label_smoothing=0.0, name="binary_crossentropy"):
-        _check_flag(type(self).__name__, "from_logits", from_logits)
+        flag(from_logits, f"{type(self).__name__}: from_logits")
         _check_label_smoothing(type(self).__name__, label_smoothing)
         super().__init__(
             binary_crossentropy,

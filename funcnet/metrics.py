@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from funcnet import losses
+from funcnet._checks import flag
 
 __all__ = [
     "Metric",
@@ -104,12 +105,6 @@ def _check_int(owner: str, arg: str, value, minimum: int) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{owner}: {arg} must be an int >= {minimum}, got {value!r}.")
     return int(value)
-
-
-def _check_flag(owner: str, arg: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {arg} must be True or False, got {value!r}.")
-    return bool(value)
 
 
 def _match_shapes(owner: str, y_true: jax.Array, y_pred: jax.Array):
@@ -722,8 +717,8 @@ class MeanIoU(Metric):
             name=name,
             num_classes=num_classes,
             ignore_class=None if ignore_class is None else int(ignore_class),
-            sparse_y_true=_check_flag(owner, "sparse_y_true", sparse_y_true),
-            sparse_y_pred=_check_flag(owner, "sparse_y_pred", sparse_y_pred),
+            sparse_y_true=flag(sparse_y_true, f"{owner}: sparse_y_true"),
+            sparse_y_pred=flag(sparse_y_pred, f"{owner}: sparse_y_pred"),
             axis=int(axis),
         )
 

@@ -33,21 +33,21 @@ def _single_shape(layer: Layer, input_shape) -> tuple:
     return tuple(input_shape)
 
 
-
 def _floating_dtype(dtype, what: str) -> jnp.dtype:
     """A floating dtype (None: float32), else a TypeError naming `what`."""
     if dtype is None:
         return jnp.dtype(jnp.float32)
-    if isinstance(dtype, (numbers.Number, np.generic)):  # jnp.dtype(np.float32(0.5)) is float32: a slip, not a dtype
-        raise TypeError(f"{what} must be a floating dtype such as 'float32' or 'bfloat16' (or None); got {dtype!r}.")
-    try:
-        resolved_dtype = jnp.dtype(dtype)
-    except (TypeError, ValueError):
-        resolved_dtype = None
-    if isinstance(dtype, bool) or resolved_dtype is None or not jnp.issubdtype(resolved_dtype, jnp.floating):
+    resolved_dtype = None
+    if not isinstance(dtype, (numbers.Number, np.generic)):  # jnp.dtype(np.float32(0.5)) is float32: a slip
+        try:
+            resolved_dtype = jnp.dtype(dtype)
+        except (TypeError, ValueError):
+            pass
+    if resolved_dtype is None or not jnp.issubdtype(resolved_dtype, jnp.floating):
         raise TypeError(f"{what} must be a floating dtype such as 'float32' or 'bfloat16' (or None); "
                         f"got {dtype!r:.60}.")
     return resolved_dtype
+
 
 class Dense(Layer):
     """A densely connected layer: `y = activation(x @ kernel + bias)`.
