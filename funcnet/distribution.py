@@ -38,6 +38,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from funcnet import _zero_copy
+
 BATCH_AXIS = "batch"
 
 __all__ = ["DataParallel", "SingleDevice", "as_placement", "initialize", "host_array", "BATCH_AXIS"]
@@ -113,7 +115,8 @@ class SingleDevice:
         return jax.device_put(tree, self.device)
 
     def put_data(self, tree):
-        return jax.device_put(tree, self.device)
+        # On a CPU, large numpy arrays are read where they lie (funcnet._zero_copy), not copied whole.
+        return jax.tree.map(lambda a: _zero_copy.device_put(a, self.device), tree)
 
     def chunk_putter(self):
         return lambda chunk: jax.device_put(chunk, self.device)

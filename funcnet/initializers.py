@@ -41,21 +41,36 @@ def _described(init: Initializer, class_name: str, **config) -> Initializer:
     return _Described(init, {"class_name": class_name, "config": config})
 
 
+def _flat(draw: Callable[[jax.Array, tuple], jax.Array], key, shape) -> jax.Array:
+    """`draw(key, shape)` drawn as one flat vector and reshaped: the same numbers (JAX's
+    threefry counts the elements in row-major order either way), and a program XLA compiles several times
+    faster on a CPU when the last axis is short (`(512, 10)`: 0.4 s against 0.12 s)."""
+    return draw(key, (math.prod(shape),)).reshape(shape)
+
+
+def _fans(shape) -> tuple[int, int]:
+    """Keras's and jax's fans: a kernel's last two axes (`(fan_in, fan_out)`), the others a receptive field
+    multiplying both; a vector or a scalar has `fan_in = fan_out = size` (Keras; jax refuses them)."""
+    if len(shape) < 2:
+        size = max(1, math.prod(shape))
+        return size, size
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
 def _variance_scaling(scale: float, mode: Literal["fan_in", "fan_avg"],
                       distribution: Literal["uniform", "truncated_normal"]) -> Initializer:
-    """jax's `variance_scaling` (fans from the last two axes, the others a receptive field, as Keras), and
-    for a vector or a scalar Keras's fans, `fan_in = fan_out = size` (jax refuses fewer than two axes)."""
-    matrix = _jinit.variance_scaling(scale, mode, distribution)
+    """Variance scaling as jax's `variance_scaling` computes it (the same float32 constants and products,
+    so the same numbers), with Keras's fans (`_fans`) and flat draws (`_flat`)."""
 
     def init(key, shape, dtype=jnp.float32):
-        if len(shape) >= 2:
-            return matrix(key, shape, dtype)
-        std = (scale / max(1, math.prod(shape))) ** 0.5
+        fan_in, fan_out = _fans(tuple(shape))
+        variance = jnp.array(scale / (fan_in if mode == "fan_in" else (fan_in + fan_out) / 2), dtype=dtype)
         if distribution == "uniform":
-            return jax.random.uniform(key, shape, dtype, -1, 1) * jnp.asarray(std * 3 ** 0.5, dtype)
+            return _flat(lambda k, s: jax.random.uniform(k, s, dtype, -1), key, shape) * jnp.sqrt(3 * variance)
         # 0.8796...: the standard deviation of a unit normal truncated at +-2, as in jax and Keras.
-        draw = jax.random.truncated_normal(key, -2, 2, shape, dtype)
-        return draw * jnp.asarray(std / 0.87962566103423978, dtype)
+        stddev = jnp.sqrt(variance) / jnp.array(0.87962566103423978, dtype)
+        return _flat(lambda k, s: jax.random.truncated_normal(k, -2, 2, s, dtype), key, shape) * stddev
 
     return init
 
@@ -94,7 +109,7 @@ def random_normal(mean: float = 0.0, stddev: float = 0.05) -> Initializer:
     """Normal with the given mean and standard deviation (Keras defaults 0 and 0.05)."""
 
     def init(key, shape, dtype=jnp.float32):
-        return mean + stddev * jax.random.normal(key, shape, dtype)
+        return mean + stddev * _flat(lambda k, s: jax.random.normal(k, s, dtype), key, shape)
 
     return _described(init, "RandomNormal", mean=float(mean), stddev=float(stddev), seed=None)
 
@@ -105,7 +120,7 @@ def random_uniform(minval: float = -0.05, maxval: float = 0.05) -> Initializer:
         raise ValueError(f"random_uniform needs minval < maxval; got minval={minval}, maxval={maxval}.")
 
     def init(key, shape, dtype=jnp.float32):
-        return jax.random.uniform(key, shape, dtype, minval, maxval)
+        return _flat(lambda k, s: jax.random.uniform(k, s, dtype, minval, maxval), key, shape)
 
     return _described(init, "RandomUniform", minval=float(minval), maxval=float(maxval), seed=None)
 

@@ -152,3 +152,24 @@ def test_non_callable_is_type_error(bad):
 def test_random_uniform_rejects_empty_range():
     with pytest.raises(ValueError, match="minval"):
         initializers.random_uniform(0.1, 0.1)
+
+
+@pytest.mark.parametrize("name", ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
+                                  "lecun_normal"])
+@pytest.mark.parametrize("shape", [(512, 10), (3, 3, 2, 4), SMALL])
+def test_variance_scaling_draws_jax_s_numbers(name, shape):
+    # Drawn flat and reshaped (a faster compile); the numbers are jax.nn.initializers' own, bit for bit.
+    reference = getattr(jax.nn.initializers, name)()
+    for dtype in (jnp.float32, jnp.bfloat16):
+        ours = initializers.get(name)(jax.random.key(7), shape, dtype)
+        theirs = reference(jax.random.key(7), shape, dtype)
+        assert ours.dtype == theirs.dtype
+        np.testing.assert_array_equal(np.asarray(ours, np.float32), np.asarray(theirs, np.float32))
+
+
+def test_random_normal_and_uniform_draw_jax_s_numbers():
+    key = jax.random.key(7)
+    np.testing.assert_array_equal(initializers.random_normal(0.1, 0.2)(key, (30, 7)),
+                                  0.1 + 0.2 * jax.random.normal(key, (30, 7)))
+    np.testing.assert_array_equal(initializers.random_uniform(-0.3, 0.2)(key, (30, 7)),
+                                  jax.random.uniform(key, (30, 7), jnp.float32, -0.3, 0.2))

@@ -25,6 +25,8 @@ import types
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from funcnet import initializers
+
 _MAX_PROGRAMS = 64
 
 _lock = threading.Lock()
@@ -79,6 +81,9 @@ def value_key(obj, _depth: int = 0) -> Hashable | None:
         return None if any(k is None for k in keys) else (type(obj), keys)
     if isinstance(obj, types.FunctionType):
         return _function_key(obj, _depth)
+    if isinstance(obj, initializers._Described):  # a named initializer: the function it wraps decides
+        inner = value_key(obj.init, _depth + 1)
+        return None if inner is None else ("initializer", inner)
     return hashable(obj)
 
 

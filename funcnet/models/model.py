@@ -21,9 +21,23 @@ import jax.numpy as jnp
 from funcnet._checks import as_array, as_feature_shape, check_key, check_tree, format_shape, shapes_compatible
 from funcnet.layers._base import InputLayer, Layer, SymbolicTensor
 from funcnet.layers.embedding import Embedding
-from funcnet.models import _summary
+from funcnet.models import _programs, _summary
 from funcnet.models._graph import Graph, init_graph, init_graph_state, run_graph, stateful_paths, traced_graph
 from funcnet.models.session import Session
+
+
+def _layer_init_key(layer: Layer):
+    """The keys of a layer's initializers (its build-only attributes but the name, which the model's
+    structure holds, and the input shape, which the program's own key holds), or None."""
+    keys = []
+    for attr in layer._build_only:
+        if attr in ("name", "input_shape"):
+            continue
+        key = _programs.value_key(getattr(layer, attr, None))
+        if key is None:
+            return None
+        keys.append((attr, key))
+    return tuple(keys)
 
 
 class Model(Layer):
@@ -181,6 +195,21 @@ class Model(Layer):
             tuple(steps),
             tuple((slot[s], i) for s, i in graph.output_slots),
         )
+
+    def init_key(self):
+        """A hashable description of everything `init_with_state` depends on: the structure, and each
+        layer's initializers (which `structure_key` leaves out: `apply` does not read them). None where
+        some initializer cannot be told equal to another but by identity."""
+        structure = self.structure_key()
+        if structure is None:
+            return None
+        layers = []
+        for layer in self.layers:
+            key = layer.init_key() if isinstance(layer, Model) else _layer_init_key(layer)
+            if key is None:
+                return None
+            layers.append(key)
+        return structure, tuple(layers)
 
     def frozen(self) -> Model:
         """A copy that computes what this model computes now and holds nothing else: no params, state or

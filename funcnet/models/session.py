@@ -165,10 +165,22 @@ class Session:
         return value
 
     def _fresh_variables(self, x, seed: int):
-        """`init_with_state(key(seed))` for inputs shaped like `x` (needed when no input shape is declared)."""
+        """`init_with_state(key(seed))` for inputs shaped like `x` (needed when no input shape is declared).
+
+        One compiled program draws every weight (the same numbers as the layers' initializers called one
+        by one, which would compile a small program per operation and shape), shared by the models of
+        equal structure and initializers."""
         arrays = x if isinstance(x, (list, tuple)) else [x]
-        shapes = [tuple(np.shape(a)[1:]) for a in arrays]
-        return self.model.init_with_state(jax.random.key(seed), shapes[0] if len(shapes) == 1 else shapes)
+        shapes = tuple(tuple(np.shape(a)[1:]) for a in arrays)
+        input_shape = shapes[0] if len(shapes) == 1 else list(shapes)
+        init_key = self.model.init_key()
+
+        def build():
+            init = self.model.frozen().init_with_state
+            return jax.jit(lambda key: init(key, input_shape))
+
+        model_key = init_key if init_key is not None else _programs.identity_key(self.model)
+        return _programs.get_or_build((model_key, "init", shapes), build)(jax.random.key(seed))
 
     def _require_variables(self, where: str) -> None:
         if self.params is None:
@@ -310,8 +322,8 @@ class Session:
         x_dev, y_dev = source.put_data(inputs), source.put_data(labels)
         val_dev = source.put_data(validation) if validation is not None else None
 
-        if self.opt_state is None:
-            self.opt_state = settings.optimizer.init(self.params)
+        if self.opt_state is None:  # one program (eagerly, a small one per operation and shape)
+            self.opt_state = self._program(("optimizer init",), lambda: jax.jit(settings.optimizer.init))(self.params)
         train_state = source.placement.put_state(
             TrainState(self.params, self.opt_state, jnp.asarray(self.step, jnp.int32), jax.random.key(seed), self.state)
         )
@@ -396,15 +408,19 @@ class Session:
         self.step, self.state = train_state.step, train_state.model_state
 
     # ------------------------------------------------------------------ evaluate / predict
-    def _evaluate_arrays(self, x, y, batch_size: int, variables=None) -> dict[str, float]:
-        """The logs of `(x, y)` (placed) with `variables` = (params, state), by default the session's."""
+    def _evaluate_program(self, batch_size: int):
         settings = self._compiled
 
         def build():
             return make_evaluate(self._pure_apply(), settings.loss_fn, settings.metrics, batch_size=batch_size,
                                  with_state=True, **self._run_settings())
 
-        evaluate = self._program(("evaluate", batch_size), build)
+        return self._program(("evaluate", batch_size), build)
+
+    def _evaluate_arrays(self, x, y, batch_size: int, variables=None) -> dict[str, float]:
+        """The logs of `(x, y)` (placed) with `variables` = (params, state), by default the session's."""
+        settings = self._compiled
+        evaluate = self._evaluate_program(batch_size)
         params, state = self._variables() if variables is None else variables
         return callbacks_module.to_floats(evaluate(params, x, y, model_state=state), settings.log_order)
 

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from funcnet import _zero_copy
 from funcnet import distribution as _distribution
 from funcnet._checks import positive_count
 
@@ -87,7 +88,7 @@ class Pass:
 
 
 def num_samples(tree) -> int:
-    return jax.tree.leaves(tree)[0].shape[0]
+    return jax.tree.leaves(tree, is_leaf=_zero_copy.is_rows)[0].shape[0]
 
 
 def _report_every(steps: int) -> int:
@@ -227,7 +228,8 @@ def make_source(distribution=None, steps_per_execution: int | None = None):
 
 
 def _take(tree, idx):
-    return jax.tree.map(lambda a: jnp.take(a, idx, axis=0), tree)
+    return jax.tree.map(lambda a: a.take(idx) if _zero_copy.is_rows(a) else jnp.take(a, idx, axis=0), tree,
+                        is_leaf=_zero_copy.is_rows)
 
 
 def _chunks(idx, weight, chunk_steps: int):

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from funcnet import mixed_precision
 from funcnet.distribution import SingleDevice
-from funcnet.training.batches import Batch, Pass, Progress, make_source
+from funcnet.training.batches import Batch, Pass, Progress, make_source, num_samples
 from funcnet.training.passes import evaluate_pass, predict_pass, train_pass
 from funcnet.training.step import forward_fn, make_eval_step, make_train_step
 
@@ -253,7 +253,7 @@ def make_predict_many(apply_fn, *, batch_size: int, policy=None, distribution=No
     run = source.compile(Pass(prepare, body, lambda context, carry, n: None, collects=True))
 
     def predict(params, model_state, x):
-        n = jax.tree.leaves(x)[0].shape[0]
+        n = num_samples(x)
         _, outputs = run((params, model_state), x, None)
         # [steps, members, batch, ...] -> [members, n, ...]
         return jax.tree.map(lambda o: jnp.swapaxes(o, 0, 1).reshape((o.shape[1], -1, *o.shape[3:]))[:, :n], outputs)

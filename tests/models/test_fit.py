@@ -290,3 +290,42 @@ def test_optimizer_objects_with_equal_hyper_parameters_share_programs(caplog):
         assert [r for r in caplog.records if "Compiling" in r.getMessage()] == []
         third.fit(x, y, epochs=1, batch_size=16, verbose=0)
         assert [r for r in caplog.records if "Compiling" in r.getMessage()] != []
+
+
+# ---------------------------------------------------------------------- the first epoch's programs
+def _start_of_fit(model, x, y, seed):
+    """The params and state `fit` starts from: fit with a learning rate of 0 changes nothing."""
+    model.compile(optimizer=optimizers.sgd(0.0), loss="categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0, seed=seed)
+    return model.params, model.state
+
+
+@pytest.mark.parametrize("build,features", [
+    (lambda: models.Sequential([layers.Dense(7, activation="relu"), layers.BatchNormalization(),
+                                layers.Dense(3, activation="softmax", kernel_initializer="he_normal")]), (5,)),
+    (lambda: models.Sequential([layers.Conv2D(4, 3, activation="relu"), layers.Flatten(),
+                                layers.Dense(3, activation="softmax", kernel_initializer="lecun_uniform")]), (6, 6, 2)),
+    (lambda: models.Sequential([layers.Embedding(9, 4), layers.LSTM(5), layers.Dense(3, activation="softmax")]), (7,)),
+])
+def test_fit_starts_from_init_with_state_of_its_seed(build, features):
+    # fit draws every weight in one compiled program; the numbers are init_with_state's, eager, exactly.
+    rs = np.random.default_rng(0)
+    x = rs.integers(0, 9, size=(40, *features)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rs.integers(0, 3, 40)]
+    params, state = _start_of_fit(build(), x, y, seed=5)
+    expected_params, expected_state = build().init_with_state(jax.random.key(5), features)
+    assert _tree_equal(params, expected_params) and jax.tree.structure(params) == jax.tree.structure(expected_params)
+    assert jax.tree.structure(state) == jax.tree.structure(expected_state)  # (moving statistics move at rate 0)
+
+
+def test_models_differing_only_in_initializers_do_not_share_the_init_program():
+    x, y, _ = _data()
+    starts = []
+    for init in ("glorot_uniform", "zeros", "glorot_uniform", {"class_name": "RandomUniform",
+                                                               "config": {"minval": 0.5, "maxval": 0.6}}):
+        model = models.Sequential([layers.Dense(8, input_shape=(5,), kernel_initializer=init),
+                                   layers.Dense(3, activation="softmax")])
+        starts.append(_start_of_fit(model, x, y, seed=0)[0]["dense"]["kernel"])
+    assert np.all(np.asarray(starts[1]) == 0) and np.all(np.asarray(starts[3]) >= 0.5)
+    np.testing.assert_array_equal(starts[0], starts[2])
+    assert not np.array_equal(starts[0], starts[1])
