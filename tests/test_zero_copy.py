@@ -92,3 +92,13 @@ def test_fit_evaluate_and_predict_in_place_equal_them_on_a_copy(monkeypatch):
     assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p2)))
     assert h1 == h2 and e1 == e2
     np.testing.assert_array_equal(y1, y2)
+
+
+def test_take_under_vmap_and_with_rows_of_any_shape():
+    # fit_many gathers each member's rows from the shared data inside vmap and scan.
+    x = _at_offset((4096, 70), np.float32, 16)
+    view = _zero_copy.device_put(x)
+    rows = np.array([[0, 4095, 7], [3, 1, 4094]], np.int32)
+    np.testing.assert_array_equal(np.asarray(jax.jit(lambda v, r: v.take(r))(view, rows)), x[rows])
+    nested = jax.jit(jax.vmap(jax.vmap(lambda r, v: v.take(r), in_axes=(0, None)), in_axes=(0, None)))
+    np.testing.assert_array_equal(np.asarray(nested(rows[:, :, None], view)), x[rows][:, :, None])
