@@ -15,6 +15,8 @@ Measured per implementation:
                 loading, training, test evaluation;
   test accuracy on the 10000 test images;
   peak RSS      the child's `ru_maxrss`.
+funcnet runs twice: first with an empty compile cache (a folder of this benchmark's own), then again
+reading what the first wrote there, as a script's second run does (funcnet/_compile_cache.py).
 Plus the fp32 matmul roofline of an epoch (also in its own subprocess): the epoch's matmul FLOPs at
 this machine's peak GEMM rate, and each of a step's five matmuls timed alone at its own shape.
 
