@@ -235,6 +235,20 @@ class Layer:
             items.append((attr, value))
         return (type(self), tuple(items))
 
+    # ----------------------------------------------------------------- weights, as Keras's layers
+    def get_weights(self) -> list:
+        """This layer's weights as numpy arrays in Keras's order (trainable, then non-trainable), read from
+        the model holding it (`model.params[layer.name]`): a layer keeps no weights of its own."""
+        from funcnet.models import _weights
+
+        return _weights.layer_weights(self)
+
+    def set_weights(self, weights) -> None:
+        """Sets this layer's weights in the model holding it, from arrays in `get_weights`' order."""
+        from funcnet.models import _weights
+
+        _weights.set_layer_weights(self, weights)
+
     # ----------------------------------------------------------------- helpers
     def describe(self) -> str:
         return f"{type(self).__name__}" + (f" '{self.name}'" if self.name else "")

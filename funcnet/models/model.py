@@ -21,9 +21,17 @@ import jax.numpy as jnp
 from funcnet._checks import as_array, as_feature_shape, check_key, check_tree, format_shape, shapes_compatible
 from funcnet.layers._base import InputLayer, Layer, SymbolicTensor
 from funcnet.layers.embedding import Embedding
-from funcnet.models import _programs, _summary
+from funcnet.models import _programs, _summary, _weights
 from funcnet.models._graph import Graph, init_graph, init_graph_state, run_graph, stateful_paths, traced_graph
 from funcnet.models.session import Session
+
+
+def _name_layers(steps) -> None:
+    """Gives each unnamed layer of a model the name the model keys its params by (`dense`, `dense_1`), as
+    Keras names its layers: `model.layers[0].name == "dense"`. A name, once given, stays the layer's."""
+    for step in steps:
+        if step.layer.name is None:
+            step.layer.name = step.name
 
 
 def _layer_init_key(layer: Layer):
@@ -71,6 +79,9 @@ class Model(Layer):
         if not input_list or not output_list:
             raise ValueError("Model(inputs=..., outputs=...) needs at least one input and one output.")
         self._traced = traced_graph(input_list, output_list)
+        self._input_tensors, self._output_tensors = input_list, output_list
+        _name_layers(self._traced.steps)
+        _weights.adopt(self, [step.layer for step in self._traced.steps])
 
     # ------------------------------------------------------------------ what subclasses vary
     _inputs_are_list = False
@@ -138,6 +149,22 @@ class Model(Layer):
             if all(layer is not seen for seen in found):
                 found.append(layer)
         return found
+
+    @property
+    def inputs(self) -> list[SymbolicTensor]:
+        """The model's symbolic inputs, as Keras's `model.inputs` (a list, also for one input)."""
+        return list(self._input_tensors)
+
+    @property
+    def outputs(self) -> list[SymbolicTensor]:
+        """The model's symbolic outputs, as Keras's `model.outputs` (a list, also for one output)."""
+        return list(self._output_tensors)
+
+    @property
+    def output_shape(self):
+        """The output's shape with the batch axis as None (`(None, 10)`); a list of them for several outputs."""
+        shapes = [tuple(t.shape) for t in self.outputs]
+        return shapes if self._outputs_are_list else shapes[0]
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -493,6 +520,26 @@ class Model(Layer):
     @state.setter
     def state(self, value) -> None:
         self._session.set_state(value)
+
+    def get_weights(self) -> list:
+        """Every weight as a numpy array, in Keras's order: layer by layer, each layer's trainable weights
+        then its non-trainable ones (BatchNormalization: gamma, beta, moving_mean, moving_variance), so that
+        `keras_model.set_weights(model.get_weights())` makes an equal Keras model compute the same.
+
+        Examples:
+          >>> import jax
+          >>> from funcnet import layers, models
+          >>> model = models.Sequential([layers.Dense(4, input_shape=(3,)), layers.Dense(2)])
+          >>> model.params = model.init(jax.random.key(0))
+          >>> [w.shape for w in model.get_weights()]
+          [(3, 4), (4,), (4, 2), (2,)]
+        """
+        return _weights.model_weights(self)
+
+    def set_weights(self, weights) -> None:
+        """Sets `params` and `state` from a list of arrays in `get_weights`' order (a Keras model's
+        `get_weights()` too); each array's shape is checked against the model's."""
+        _weights.set_model_weights(self, weights)
 
     @property
     def history(self):

@@ -4,7 +4,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from funcnet._checks import check_name, format_shape
-from funcnet.layers._base import InputLayer, Layer, SymbolicTensor
+from funcnet.layers._base import Input, InputLayer, Layer, Node, SymbolicTensor
+from funcnet.models import _weights
 from funcnet.models._graph import Graph, assign_names, chain_graph
 from funcnet.models.model import Model
 
@@ -61,6 +62,10 @@ class Sequential(Model):
                              "make a new layer instead.")
         self._stack.append(layer)
         self._graphs.clear()
+        if layer.name is None:  # the name its params are keyed by, as Keras names layers (`dense_1`)
+            first = self._input or self._default_input
+            layer.name = assign_names([first, *self._stack], {id(first): "input_layer"})[id(layer)]
+        _weights.adopt(self, [layer])
         if self._declared_shape() is not None:
             try:
                 self._graph_for(None)  # shape errors surface at add time, as in Keras
@@ -82,6 +87,25 @@ class Sequential(Model):
         dtype = self._input.dtype if self._input is not None else None
         layers_named = tuple(zip((names[id(layer)] for layer in self._stack), layer_keys))
         return (Sequential, self._declared_shape(), dtype, layers_named)
+
+    @property
+    def inputs(self) -> list[SymbolicTensor]:
+        """`[Input]` of the declared input shape, as Keras's `model.inputs` of a built Sequential."""
+        declared = self._declared_shape()
+        if declared is None:
+            raise ValueError(f"{self.describe()} has no declared input yet: start it with layers.Input(shape=...) "
+                             "or give the first layer input_shape=...")
+        if self._input is not None:
+            return [SymbolicTensor((None, *declared), Node(self._input, [], False), self._input.dtype)]
+        return [Input(shape=declared)]
+
+    @property
+    def outputs(self) -> list[SymbolicTensor]:
+        """The stack applied to `inputs` (symbolically), as Keras's `model.outputs`."""
+        x = self.inputs[0]
+        for layer in self._stack:
+            x = layer(x)
+        return [x]
 
     def _with_layers(self, replace) -> Sequential:
         copy = Sequential(name=self.name)
