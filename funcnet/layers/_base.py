@@ -33,7 +33,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from funcnet._checks import as_feature_shape, check_key, check_name, format_shape, shapes_compatible
+from funcnet._checks import as_feature_shape, check_key, check_name, flag, format_shape, shapes_compatible
 
 _node_ids = itertools.count()
 
@@ -72,12 +72,27 @@ class Layer:
     stateful: bool = False
     #: True for layers that pass a mask on (Keras's name): `compute_mask` returns the input's by default.
     supports_masking: bool = False
+    # Where `trainable` keeps its value; set on an instance only when a user sets it, so that a layer
+    # never frozen has the structure key it always had.
+    _trainable: bool = True
 
     def __init__(self, name: str | None = None, input_shape: Sequence[int] | None = None):
         self.name = check_name(name, f"{type(self).__name__}(name=...)")
         self.input_shape = (
             None if input_shape is None else as_feature_shape(input_shape, f"{type(self).__name__}(input_shape=...)")
         )
+
+    @property
+    def trainable(self) -> bool:
+        """Whether `fit` trains this layer's params (Keras's `layer.trainable`). `False` freezes them: `fit`
+        leaves them unchanged and the optimizer keeps no state for them (from the next `compile`, as in
+        Keras), `summary()` counts them as non-trainable, and a frozen BatchNormalization normalizes with
+        its moving statistics even in training, as Keras's does."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        self._trainable = flag(value, f"{self.describe()}.trainable")
 
     # ----------------------------------------------------------------- to override
     @property

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 # Keras's config keys that funcnet has no argument for, with the only value it can honour.
 _KERAS_DEFAULTS: dict[str, Any] = {
-    "trainable": True,
     "kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
     "recurrent_regularizer": None, "embeddings_regularizer": None, "beta_regularizer": None,
     "gamma_regularizer": None,
@@ -37,7 +36,7 @@ _KERAS_DEFAULTS: dict[str, Any] = {
 }
 # Keras's keys that change nothing funcnet computes: random seeds (funcnet's keys decide), a
 # BatchNormalization option that only matters with renorm, a dtype policy (see `_dtype_of`).
-_IGNORED = {"seed", "renorm_momentum", "dtype", "name"}
+_IGNORED = {"seed", "renorm_momentum", "dtype", "name", "trainable"}  # trainable: set by the model loader
 _CHANNELS_LAST = (None, "channels_last")
 # funcnet's constructor arguments that Keras 3's configs do not have.
 _FUNCNET_ONLY = {"name", "input_shape", "input_length", "use_cudnn"}
@@ -86,10 +85,17 @@ def serialize_value(value):
 
 
 
+def trainable_of(value, what: str) -> bool:
+    """A config's `trainable` entry: true or false."""
+    if isinstance(value, bool):
+        return value
+    raise LayerConfigError(f"{what}: 'trainable' must be true or false; got {value!r}.")
+
+
 def layer_config(layer) -> dict:
     """Keras's `get_config()` of `layer`: its constructor's arguments, `name`, `trainable`, `dtype`."""
     params = inspect.signature(type(layer).__init__).parameters
-    config: dict[str, Any] = {"name": layer.name, "trainable": True, "dtype": _policy()}
+    config: dict[str, Any] = {"name": layer.name, "trainable": layer.trainable, "dtype": _policy()}
     overrides = layer._config_overrides()
     for name, parameter in params.items():
         if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):

@@ -212,7 +212,7 @@ class BatchNormalization(Layer):
         xc = x.astype(dtype)
         shape = _stat_shape(x.ndim, (axis,), (features,))
         gamma, beta = _affine(self, params, dtype, shape)
-        if training:
+        if training and self.trainable:  # frozen, it runs in inference mode, as Keras's (for fine-tuning)
             mean, variance = _moments(xc, axis, sample_mask, mask)
             new_state = {
                 "moving_mean": state["moving_mean"] * self.momentum + mean * (1.0 - self.momentum),

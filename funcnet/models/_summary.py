@@ -26,11 +26,13 @@ def _bytes(tree) -> int:
     return sum(math.prod(leaf.shape) * np.dtype(leaf.dtype).itemsize for leaf in jax.tree_util.tree_leaves(tree))
 
 
-def render(model_name: str, graph: Graph, expected_params: dict, expected_state: dict, show_inputs: bool) -> str:
+def render(model_name: str, graph: Graph, expected_params: dict, expected_state: dict, show_inputs: bool,
+           frozen: tuple = ()) -> str:
     """Rows of `name (Type) | output shape | param count`, then the totals.
 
     A layer's count includes its state (BatchNormalization's moving statistics), which the totals list
-    as non-trainable, as Keras does. `show_inputs` adds the Input rows and a "Connected to" column, as
+    as non-trainable, as Keras does, and so do the params under `frozen` (the key paths of the layers
+    with `trainable=False`). `show_inputs` adds the Input rows and a "Connected to" column, as
     Keras does for functional models.
     """
     producer = {step.output: step.name for step in graph.steps}
@@ -64,8 +66,14 @@ def render(model_name: str, graph: Graph, expected_params: dict, expected_state:
         return " " + "".join(parts).rstrip()
 
     total_width = sum(widths) + 1
-    trainable, non_trainable = _count(expected_params), _count(expected_state)
-    trainable_bytes, non_trainable_bytes = _bytes(expected_params), _bytes(expected_state)
+    held = jax.tree_util.tree_map_with_path(
+        lambda p, leaf: None if any(tuple(k.key for k in p)[:len(f)] == tuple(f) for f in frozen) else leaf,
+        expected_params)
+    still = jax.tree_util.tree_map_with_path(
+        lambda p, leaf: leaf if any(tuple(k.key for k in p)[:len(f)] == tuple(f) for f in frozen) else None,
+        expected_params)
+    trainable, non_trainable = _count(held), _count(expected_state) + _count(still)
+    trainable_bytes, non_trainable_bytes = _bytes(held), _bytes(expected_state) + _bytes(still)
     total, total_bytes = trainable + non_trainable, trainable_bytes + non_trainable_bytes
     out = [f'Model: "{model_name}"', "_" * total_width, line(headers), "=" * total_width]
     out += [line(r) for r in rows]

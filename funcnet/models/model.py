@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 
-from funcnet._checks import as_array, as_feature_shape, check_key, check_tree, format_shape, shapes_compatible
+from funcnet._checks import as_array, as_feature_shape, check_key, check_tree, flag, format_shape, shapes_compatible
 from funcnet.layers._base import InputLayer, Layer, SymbolicTensor
 from funcnet.layers.embedding import Embedding
 from funcnet.models import _programs, _summary, _weights
@@ -499,7 +499,8 @@ class Model(Layer):
         state (BatchNormalization's moving statistics) counts as non-trainable params."""
         graph = self._graph_for(None)
         params, state = self._expected(graph)
-        print_fn(_summary.render(self.model_name, graph, params, state, show_inputs=type(self) is Model))
+        print_fn(_summary.render(self.model_name, graph, params, state, show_inputs=type(self) is Model,
+                                 frozen=self.frozen_paths()))
 
     # ------------------------------------------------------------------ the Keras-style session
     @property
@@ -520,6 +521,30 @@ class Model(Layer):
     @state.setter
     def state(self, value) -> None:
         self._session.set_state(value)
+
+    @property
+    def trainable(self) -> bool:
+        """Whether `fit` trains this model's params; setting it sets every layer's `trainable` (a nested
+        model's too), as Keras does. Takes effect at the next `compile`."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        self._trainable = flag(value, f"{self.describe()}.trainable")
+        for layer in self.layers:
+            layer.trainable = self._trainable
+
+    def frozen_paths(self) -> tuple[tuple[str, ...], ...]:
+        """The key paths into `params` of the layers `fit` does not train (`trainable=False`, or inside a
+        nested model that is), e.g. `(("base", "dense"),)`."""
+        out: list[tuple[str, ...]] = []
+        for layer in self.layers:
+            path = (layer.name or layer.default_name,)
+            if not layer.trainable:
+                out.append(path)
+            elif isinstance(layer, Model):
+                out.extend((*path, *inner) for inner in layer.frozen_paths())
+        return tuple(out)
 
     def get_weights(self) -> list:
         """Every weight as a numpy array, in Keras's order: layer by layer, each layer's trainable weights

@@ -48,6 +48,7 @@ class CompileSettings:
     distribution: Any
     steps_per_execution: int | None
     key: tuple
+    frozen: tuple = ()  # the key paths of the layers not trained (`trainable=False` at compile)
 
     @property
     def log_order(self) -> list[str]:
@@ -89,6 +90,10 @@ class Session:
         # What a saved model records of this compile (funcnet.saving): the optimizer as the user made it.
         self.compile_spec = {"optimizer": tx, "loss": loss, "metrics": list(metrics or []),
                              "dtype_policy": dtype_policy}
+        # Keras freezes at compile: `trainable` set later takes effect at the next compile.
+        frozen = self.model.frozen_paths()
+        if frozen:
+            tx = optimizers.freeze(tx, frozen)
         policy = mixed_precision.get(dtype_policy)
         if policy.loss_scale:
             tx = mixed_precision.loss_scaling(tx)
@@ -111,8 +116,9 @@ class Session:
             raise ValueError(f"compile(metrics=...) gives several metrics the name(s) {duplicates}; "
                              "names key the logs.")
         key = (_setting_key(optimizer), _setting_key(loss), tuple(_setting_key(m) for m in resolved), policy,
-               distribution_module.as_placement(distribution).key(), steps_per_execution)
-        self.settings = CompileSettings(tx, loss, loss_fn, resolved, policy, distribution, steps_per_execution, key)
+               distribution_module.as_placement(distribution).key(), steps_per_execution, frozen)
+        self.settings = CompileSettings(tx, loss, loss_fn, resolved, policy, distribution, steps_per_execution, key,
+                                        frozen)
         self.opt_state = None
         self.step = 0
 

@@ -17,6 +17,7 @@ from funcnet.optimizers._transforms import (
     ScaleByRmsState,
     ScaleBySumOfSquaresState,
     TraceState,
+    freeze,
     scale_by_adam,
     scale_by_learning_rate,
     scale_by_rms,
@@ -26,6 +27,7 @@ from funcnet.optimizers._transforms import (
 
 __all__ = [
     "ScaleByAdamState",
+    "freeze",
     "ScaleByLearningRateState",
     "ScaleByRmsState",
     "ScaleBySumOfSquaresState",

@@ -233,3 +233,44 @@ def scale_by_adam(
         return updates, ScaleByAdamState(count=count, mu=mu, nu=nu, nu_max=nu_max)
 
     return optax.GradientTransformation(init, update)
+
+
+def freeze(inner: optax.GradientTransformation, frozen_paths) -> optax.GradientTransformation:
+    """`inner` on every param but those under `frozen_paths` (key paths into the params dict, such as
+    `("base", "dense")`), whose updates are zero: `fit` leaves them unchanged, and `inner` keeps no state
+    for them (an `optax.MaskedNode` stands in their place, as in `optax.masked`).
+
+    Unlike `optax.masked`, whose unmasked leaves pass their gradients through as updates, a frozen leaf's
+    update is 0, so `optax.apply_updates` leaves it as it was; its gradient is then unused and XLA
+    drops its computation.
+
+        >>> import jax.numpy as jnp
+        >>> from funcnet import optimizers
+        >>> tx = optimizers.freeze(optimizers.sgd(0.1), [("base",)])
+        >>> params = {"base": {"kernel": jnp.ones(2)}, "head": {"kernel": jnp.ones(2)}}
+        >>> updates, state = tx.update(params, tx.init(params), params)
+        >>> updates["base"]["kernel"].tolist(), updates["head"]["kernel"].tolist()
+        ([0.0, 0.0], [-0.10000000149011612, -0.10000000149011612])
+    """
+    frozen = tuple(tuple(path) for path in frozen_paths)
+
+    def is_frozen(path) -> bool:
+        keys = tuple(getattr(k, "key", getattr(k, "idx", k)) for k in path)
+        return any(keys[:len(f)] == f for f in frozen)
+
+    def trainable_part(tree):
+        return jax.tree_util.tree_map_with_path(lambda p, x: optax.MaskedNode() if is_frozen(p) else x, tree)
+
+    def init_fn(params):
+        return inner.init(trainable_part(params))
+
+    def update_fn(updates, state, params=None):
+        inner_updates, state = inner.update(trainable_part(updates), state,
+                                            None if params is None else trainable_part(params))
+        # The masked tree's leaves are the trainable ones, in the full tree's order.
+        trained = iter(jax.tree.leaves(inner_updates))
+        leaves, treedef = jax.tree_util.tree_flatten_with_path(updates)
+        merged = [jnp.zeros_like(u) if is_frozen(p) else next(trained) for p, u in leaves]
+        return jax.tree_util.tree_unflatten(treedef, merged), state
+
+    return optax.GradientTransformation(init_fn, update_fn)

@@ -73,7 +73,7 @@ def save_model(model, path) -> None:
         config["compile_config"] = compiled
         optimizer = compiled["optimizer"]
         hyper = {k: v for k, v in optimizer["config"].items() if k != "name"}
-        trainable = [keys for _, tree, keys in entries if tree == "params"]
+        trainable = _trained(entries, model._session.settings.frozen)
         arrays = _compile.optimizer_arrays(model._session, optimizer["class_name"], hyper, trainable)
         groups["optimizer/vars"] = optimizer["config"]["name"]
         weights += [(f"optimizer/vars/{i}", a) for i, a in enumerate(arrays)]
@@ -100,6 +100,8 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True): 
     what = f"'{archive.path}'"
     try:
         model = model_from_config(archive.config, custom_objects, f"{what}: {os.path.basename(archive.path)}")
+        if (archive.config.get("config") or {}).get("trainable", True) is False:
+            model.trainable = False
     except LayerConfigError:
         raise
     except (TypeError, ValueError, KeyError) as err:
@@ -119,6 +121,13 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True): 
     if compile:
         restored = _compile.restore_compile(model, archive.config.get("compile_config"), what)
         if restored is not None:
-            trainable = [keys for _, tree, keys in entries if tree == "params"]
+            trainable = _trained(entries, model._session.settings.frozen)
             _compile.restore_optimizer_state(model, *restored, archive.optimizer_arrays(), trainable, what)
     return model
+
+
+def _trained(entries, frozen) -> list[tuple]:
+    """The key paths of the params the optimizer trains, in the layout's order: Keras's optimizer keeps
+    slots for its model's trainable variables only (frozen layers have none)."""
+    return [keys for _, tree, keys in entries
+            if tree == "params" and not any(tuple(keys[:len(f)]) == tuple(f) for f in frozen)]

@@ -41,7 +41,7 @@ def model_config(model, name: str | None = None) -> dict:
             **input_layer.get_config(), "batch_shape": list(graph.input_shapes[0]), "name": graph.input_names[0]},
             "registered_name": None}]
         entries += [serialize(step.layer, step.name, step.input_shape) for step in graph.steps]
-        return {"name": name, "trainable": True, "dtype": _config._policy(), "layers": entries,
+        return {"name": name, "trainable": model.trainable, "dtype": _config._policy(), "layers": entries,
                 "build_input_shape": list(graph.input_shapes[0])}
 
     producer: dict[int, tuple[str, int]] = {}
@@ -85,7 +85,7 @@ def model_config(model, name: str | None = None) -> dict:
 
     inputs = [[name_, 0, 0] for name_ in graph.input_names]
     outputs = [history(ref) for ref in graph.output_slots]
-    return {"name": name, "trainable": True, "layers": entries,
+    return {"name": name, "trainable": model.trainable, "layers": entries,
             "input_layers": inputs if model._inputs_are_list else inputs[0],
             "output_layers": outputs if model._outputs_are_list else outputs[0]}
 
@@ -104,11 +104,16 @@ def model_from_config(entry: dict, custom_objects: dict | None, what: str):
 
 
 def build_any(entry: dict, custom_objects, what: str):
-    """A layer or a nested model from its serialized entry."""
+    """A layer or a nested model from its serialized entry, frozen where its config says `trainable: false`."""
     if isinstance(entry, dict) and entry.get("class_name") in ("Sequential", "Functional", "Model") \
             and str(entry.get("module", "keras")).startswith(("keras", "funcnet")):
-        return model_from_config(entry, custom_objects, what)
-    return _config.deserialize_layer(entry, custom_objects, what)
+        layer = model_from_config(entry, custom_objects, what)
+    else:
+        layer = _config.deserialize_layer(entry, custom_objects, what)
+    trainable = (entry.get("config") or {}).get("trainable", True)
+    if trainable is not True:
+        layer.trainable = _config.trainable_of(trainable, what)
+    return layer
 
 
 def sequential_from_config(config: dict, custom_objects=None, what: str = "Sequential.from_config"):
