@@ -61,6 +61,14 @@ class History(Callback):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
 
+    def add_late(self, logs) -> None:
+        """Records what the other callbacks added to this epoch's logs after it was recorded (the
+        learning-rate callbacks' `learning_rate`): Keras's History runs after every other callback."""
+        for key, value in (logs or {}).items():
+            values = self.history.setdefault(key, [])
+            if len(values) < len(self.epoch):
+                values.append(value)
+
 
 _MAX_NAMES = ("acc", "accuracy", "precision", "recall", "auc", "iou", "mean_io_u", "top_k")
 
@@ -248,6 +256,146 @@ class CSVLogger(Callback):
 
     def on_train_end(self, logs=None):
         self._file.close()
+
+
+class LearningRateScheduler(Callback):
+    """Sets the optimizer's learning rate at the start of each epoch to `schedule(epoch, lr)` (Keras 3
+    semantics; `schedule(epoch)` also works), and records it in the logs as `learning_rate`.
+
+    The rate is data of the compiled epoch: a new rate each epoch compiles nothing. It needs a named
+    optimizer with a constant rate (`compile(optimizer="rmsprop")`, `optimizers.adam(1e-3)`).
+
+        def schedule(epoch, lr):
+            return lr if epoch < 10 else lr * 0.9
+        model.fit(x, y, epochs=20, callbacks=[callbacks.LearningRateScheduler(schedule)])
+    """
+
+    def __init__(self, schedule, verbose: int = 0):
+        super().__init__()
+        if not callable(schedule):
+            raise TypeError(f"LearningRateScheduler(schedule=...) takes a function (epoch, lr) -> lr; got "
+                            f"{schedule!r}.")
+        self.schedule = schedule
+        self.verbose = verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        current = float(optimizer.learning_rate)  # outside the try: an optimizer without a rate says so
+        try:
+            learning_rate = self.schedule(epoch, current)
+        except TypeError:  # Keras's older form, schedule(epoch)
+            learning_rate = self.schedule(epoch)
+        if not isinstance(learning_rate, (float, np.float32, np.float64)):
+            raise ValueError(f"The output of the `schedule` function should be a float. Got: {learning_rate}")
+        optimizer.learning_rate = learning_rate
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiplies the learning rate by `factor` when `monitor` has not improved for `patience` epochs
+    (Keras 3 semantics: an improvement beats the best by more than `min_delta`; after a reduction,
+    `cooldown` epochs pass before counting again; never below `min_lr`). Records `learning_rate` in the
+    logs. The new rate is data of the compiled epoch: nothing compiles again.
+    """
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, verbose: int = 0,
+                 mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0):
+        super().__init__()
+        if not isinstance(factor, (int, float)) or isinstance(factor, bool) or factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}")
+        self.monitor, self.factor, self.patience, self.verbose = monitor, float(factor), patience, verbose
+        self.min_delta, self.cooldown, self.min_lr = abs(min_delta), cooldown, min_lr
+        self.monitor_op = _monitor_op(monitor, mode, "ReduceLROnPlateau")
+        self._reset()
+
+    def _reset(self) -> None:
+        self.best: float | None = None
+        self.cooldown_counter = 0
+        self.wait = 0
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def _is_improvement(self, current: float) -> bool:
+        if self.best is None:
+            return True
+        delta = -self.min_delta if self.monitor_op is np.less else self.min_delta
+        return bool(self.monitor_op(current - delta, self.best))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        optimizer = self.model.optimizer
+        logs["learning_rate"] = float(optimizer.learning_rate)
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` which is not available. "
+                          f"Available metrics are: {','.join(list(logs))}.", stacklevel=2)
+            return
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._is_improvement(current):
+            self.best = current
+            self.wait = 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            if self.wait >= self.patience:
+                old_lr = float(optimizer.learning_rate)
+                if old_lr > np.float32(self.min_lr):
+                    new_lr = max(old_lr * self.factor, self.min_lr)
+                    optimizer.learning_rate = new_lr
+                    if self.verbose > 0:
+                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions, as Keras's: `on_epoch_begin(epoch, logs)`, `on_epoch_end(epoch, logs)`,
+    `on_train_begin(logs)`, `on_train_end(logs)` (each optional).
+
+        print_loss = callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: print(epoch, logs["loss"]))
+    """
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None, **kwargs):
+        super().__init__()
+        batch_hooks = sorted(k for k in kwargs if k.startswith(("on_train_batch", "on_batch", "on_test", "on_predict")))
+        if batch_hooks:
+            raise ValueError(f"LambdaCallback: {batch_hooks} are per-batch hooks, which funcnet has not: an epoch "
+                             "is one compiled program. Use the epoch hooks, or write the step with funcnet.training.")
+        if kwargs:
+            raise TypeError(f"LambdaCallback got unexpected arguments {sorted(kwargs)}.")
+        for name, fn in (("on_epoch_begin", on_epoch_begin), ("on_epoch_end", on_epoch_end),
+                         ("on_train_begin", on_train_begin), ("on_train_end", on_train_end)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"LambdaCallback({name}=...) takes a function; got {fn!r}.")
+        self._epoch_begin, self._epoch_end = on_epoch_begin, on_epoch_end
+        self._train_begin, self._train_end = on_train_begin, on_train_end
+
+    # Keras passes the logs dict to every hook (empty where there are none yet).
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._epoch_begin is not None:
+            self._epoch_begin(epoch, logs if logs is not None else {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._epoch_end is not None:
+            self._epoch_end(epoch, logs if logs is not None else {})
+
+    def on_train_begin(self, logs=None):
+        if self._train_begin is not None:
+            self._train_begin(logs if logs is not None else {})
+
+    def on_train_end(self, logs=None):
+        if self._train_end is not None:
+            self._train_end(logs if logs is not None else {})
 
 
 class CallbackList:

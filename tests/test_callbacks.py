@@ -234,3 +234,153 @@ def test_early_stopping_in_fit_restores_best_weights():
     best_epoch = int(np.argmin(history.history["loss"]))
     assert stopper.best_epoch == best_epoch
     assert model.params is stopper.best_weights
+
+
+# ---------------------------------------------------------------------- learning-rate callbacks
+class _Optimizer:
+    """A Keras-like optimizer: a float32 learning-rate variable."""
+
+    def __init__(self, lr):
+        self._lr = np.float32(lr)
+
+    @property
+    def learning_rate(self):
+        return self._lr
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._lr = np.float32(value)
+
+
+class _LrModel:
+    def __init__(self, lr):
+        self.optimizer = _Optimizer(lr)
+        self.stop_training = False
+
+
+def _drive_lr(callback, values, lr=0.1, monitor="val_loss", keras_style=False):
+    """The rate each epoch ran at and the logs' `learning_rate`, over epochs with `values[e]` monitored."""
+    model = _LrModel(lr)
+    if keras_style:
+        callback._model = model
+    else:
+        callback.set_model(model)
+    callback.on_train_begin()
+    rates, logged = [], []
+    for epoch, value in enumerate(values):
+        callback.on_epoch_begin(epoch)
+        rates.append(float(model.optimizer.learning_rate))
+        logs = {monitor: value}
+        callback.on_epoch_end(epoch, logs)
+        logged.append(logs.get("learning_rate"))
+    return rates, logged, float(model.optimizer.learning_rate)
+
+
+@pytest.mark.parametrize("kwargs, values", [
+    ({"patience": 0}, [1.0, 1.1, 0.9, 0.95, 0.96]),
+    ({"patience": 1, "factor": 0.5}, [1.0, 1.1, 1.2, 0.5, 0.6, 0.7, 0.8]),
+    ({"patience": 1, "cooldown": 2, "factor": 0.5}, [1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7]),
+    ({"patience": 0, "min_lr": 0.03, "factor": 0.5}, [1.0, 2.0, 3.0, 4.0, 5.0]),
+    ({"patience": 0, "min_delta": 0.2}, [1.0, 0.9, 0.5, 0.45]),
+    ({"patience": 1, "monitor": "val_accuracy", "mode": "max"}, [0.5, 0.6, 0.55, 0.58, 0.7, 0.69, 0.68]),
+    ({"patience": 1, "monitor": "val_accuracy", "mode": "min"}, [0.5, 0.6, 0.55, 0.58, 0.7]),
+])
+def test_reduce_lr_on_plateau_follows_keras(kwargs, values):
+    import keras
+
+    monitor = kwargs.get("monitor", "val_loss")
+    ours = _drive_lr(callbacks.ReduceLROnPlateau(**kwargs), values, monitor=monitor)
+    theirs = _drive_lr(keras.callbacks.ReduceLROnPlateau(**kwargs), values, monitor=monitor, keras_style=True)
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("schedule", [
+    lambda epoch, lr: lr * 0.5 if epoch % 2 else lr,
+    lambda epoch: 0.1 / (1 + epoch),
+    lambda epoch, lr: float(np.float32(lr) * np.float32(0.9)),
+])
+def test_learning_rate_scheduler_follows_keras(schedule):
+    import keras
+
+    values = [1.0] * 6
+    ours = _drive_lr(callbacks.LearningRateScheduler(schedule), values)
+    theirs = _drive_lr(keras.callbacks.LearningRateScheduler(schedule), values, keras_style=True)
+    assert ours == theirs
+
+
+def _regression(optimizer="sgd"):
+    rs = np.random.default_rng(0)
+    x = rs.normal(size=(64, 3)).astype(np.float32)
+    y = x @ np.array([[1.0], [-2.0], [0.5]], np.float32)
+    model = models.Sequential([layers.Dense(1, input_shape=(3,))])
+    model.compile(optimizer=optimizer, loss="mse")
+    return model, x, y
+
+
+def test_a_rate_set_between_epochs_trains_as_set_and_compiles_nothing(caplog):
+    import logging
+
+    model, x, y = _regression()
+    start = model.init(jax.random.key(0))
+    model.params = start
+    schedule = callbacks.LearningRateScheduler(lambda epoch, lr: 0.1 * 0.5 ** epoch)
+    with jax.log_compiles(True), caplog.at_level(logging.WARNING, logger="jax"):
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0)  # compiles the epoch
+        caplog.clear()
+        model.params, model._session.opt_state, model._session.step = start, None, 0
+        history = model.fit(x, y, epochs=4, batch_size=16, verbose=0, callbacks=[schedule])
+    assert [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()] == []
+    assert history.history["learning_rate"] == [float(np.float32(0.1 * 0.5 ** e)) for e in range(4)]
+    assert model.optimizer.learning_rate == float(np.float32(0.0125))
+    # The same by hand: one epoch at a time, the rate set in between.
+    by_hand, _, _ = _regression()
+    by_hand.params = start
+    for epoch in range(4):
+        if epoch:
+            by_hand.optimizer.learning_rate = 0.1 * 0.5 ** epoch
+        else:
+            by_hand.fit(x, y, epochs=0, verbose=0)  # the optimizer state exists from here
+            by_hand.optimizer.learning_rate = 0.1
+        by_hand.fit(x, y, epochs=epoch + 1, initial_epoch=epoch, batch_size=16, verbose=0)
+    for a, b in zip(jax.tree.leaves(model.params), jax.tree.leaves(by_hand.params)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_reduce_lr_on_plateau_in_fit_and_the_rate_a_saved_model_keeps(tmp_path):
+    model, x, y = _regression(optimizer="rmsprop")
+    plateau = callbacks.ReduceLROnPlateau(monitor="loss", patience=0, min_delta=1e3, factor=0.5)
+    history = model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[plateau])
+    # Keras logs the rate an epoch ran at, then reduces (patience 0: from the second epoch on).
+    assert history.history["learning_rate"] == [float(np.float32(1e-3)), float(np.float32(1e-3)),
+                                                float(np.float32(5e-4))]
+    assert model.optimizer.learning_rate == float(np.float32(2.5e-4))
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    assert models.load_model(path).optimizer.learning_rate == float(np.float32(2.5e-4))
+    import keras
+
+    assert float(np.asarray(keras.saving.load_model(path).optimizer.learning_rate)) == float(np.float32(2.5e-4))
+
+
+def test_an_optimizer_without_a_settable_rate_says_so():
+    import optax
+
+    model, x, y = _regression(optimizer=optax.sgd(0.1))
+    with pytest.raises(TypeError, match="no learning rate to read or set"):
+        model.optimizer.learning_rate = 0.01
+    with pytest.raises(TypeError, match="no learning rate"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.LearningRateScheduler(lambda e, lr: lr)])
+
+
+def test_lambda_callback_calls_its_functions_with_keras_s_arguments():
+    model, x, y = _regression()
+    seen = []
+    hooks = callbacks.LambdaCallback(on_train_begin=lambda logs: seen.append(("train_begin", logs)),
+                                     on_epoch_begin=lambda epoch, logs: seen.append(("begin", epoch)),
+                                     on_epoch_end=lambda epoch, logs: seen.append(("end", epoch, sorted(logs))),
+                                     on_train_end=lambda logs: seen.append(("train_end",)))
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[hooks])
+    assert seen == [("train_begin", {}), ("begin", 0), ("end", 0, ["loss"]), ("begin", 1), ("end", 1, ["loss"]),
+                    ("train_end",)]
+    with pytest.raises(ValueError, match="per-batch hooks"):
+        callbacks.LambdaCallback(on_batch_end=print)

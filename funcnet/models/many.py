@@ -28,6 +28,7 @@ import numpy as np
 
 from funcnet import callbacks as callbacks_module
 from funcnet import distribution as distribution_module
+from funcnet import optimizers as optimizers_module
 from funcnet._checks import positive_count, same_structure
 from funcnet.models import _member_memory, _member_optimizers
 from funcnet.models._progress import ProgressBar
@@ -318,6 +319,11 @@ class Runs:
         session = model._session
         opt_state = take(self.opt_state)
         expected = jax.eval_shape(session.settings.optimizer.init, model.params)
+        if isinstance(expected, optimizers_module.InjectLearningRateState) and same_structure(expected.inner_state,
+                                                                                             opt_state):
+            # The member's own optimizer, run with its rate as data, as `compile` runs a named one.
+            rate = session.settings.optimizer.init(model.params).learning_rate
+            opt_state = optimizers_module.InjectLearningRateState(rate, opt_state)
         if same_structure(expected, opt_state):
             session.opt_state = opt_state
             session.step = int(self.step[k])

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from funcnet._checks import as_array, as_feature_shape, check_key, check_tree, flag, format_shape, shapes_compatible
 from funcnet.layers._base import InputLayer, Layer, SymbolicTensor
 from funcnet.layers.embedding import Embedding
-from funcnet.models import _programs, _summary, _weights
+from funcnet.models import _live_optimizer, _programs, _summary, _weights
 from funcnet.models._graph import Graph, init_graph, init_graph_state, run_graph, stateful_paths, traced_graph
 from funcnet.models.session import Session
 
@@ -573,6 +573,13 @@ class Model(Layer):
         epochs `params`, `state` and the optimizer state are at: resume with
         `fit(..., initial_epoch=model.history.epoch[-1] + 1)`."""
         return self._session.history
+
+    @property
+    def optimizer(self):
+        """The compiled optimizer as Keras's callbacks use it: `model.optimizer.learning_rate` (read, or set
+        between epochs without compiling again) and `model.optimizer.iterations`."""
+        self._session.require_compiled("optimizer")
+        return _live_optimizer.LiveOptimizer(self._session)
 
     @property
     def stop_training(self) -> bool:

@@ -32,6 +32,7 @@ from funcnet._interrupts import deferred_interrupt
 from funcnet.layers.embedding import check_ids
 from funcnet.models import _programs
 from funcnet.models._progress import ProgressBar, format_logs
+from funcnet.optimizers import _aliases
 from funcnet.training import TrainState, make_evaluate, make_predict, make_train_epoch
 from funcnet.training.batches import make_source
 
@@ -79,6 +80,10 @@ class Session:
         self.step: int | jax.Array = 0
         self.stop_training = False
         self.history: callbacks_module.History | None = None
+        # A rate set (model.optimizer.learning_rate = ...) while fit runs: fit writes it into the optimizer
+        # state it carries before the next epoch.
+        self.pending_learning_rate: np.float32 | None = None
+        self._fitting = False
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics: Sequence | None = None, *, dtype_policy=None,
@@ -90,6 +95,11 @@ class Session:
         # What a saved model records of this compile (funcnet.saving): the optimizer as the user made it.
         self.compile_spec = {"optimizer": tx, "loss": loss, "metrics": list(metrics or []),
                              "dtype_policy": dtype_policy}
+        # A named optimizer's constant rate becomes data of the compiled programs, so that a callback (or
+        # `model.optimizer.learning_rate = ...`) changes it between epochs without a new compile.
+        recipe = _aliases.recipe(tx)
+        if recipe is not None and _is_number(recipe[1].get("learning_rate")):
+            tx = optimizers.inject_learning_rate(recipe[0], **recipe[1])
         # Keras freezes at compile: `trainable` set later takes effect at the next compile.
         frozen = self.model.frozen_paths()
         if frozen:
@@ -121,6 +131,22 @@ class Session:
                                         frozen)
         self.opt_state = None
         self.step = 0
+        self.pending_learning_rate = None
+
+    def set_learning_rate(self, value: np.float32) -> None:
+        """The optimizer's rate from now on (`LiveOptimizer`): written into the session's optimizer state,
+        and into the state `fit` carries at its next epoch."""
+        self.pending_learning_rate = value
+        if self.opt_state is not None and not self._fitting:
+            self.opt_state = self._with_rate(self.opt_state)
+
+    def _with_rate(self, opt_state):
+        value, self.pending_learning_rate = self.pending_learning_rate, None
+        return opt_state._replace(learning_rate=jnp.asarray(value, jnp.float32)) if value is not None else opt_state
+
+    def compile_spec_rate(self) -> float:
+        recipe = _aliases.recipe(optimizers.get(self.compile_spec["optimizer"])) if self.compile_spec else None
+        return float(recipe[1]["learning_rate"]) if recipe else float("nan")
 
     def require_compiled(self, where: str) -> CompileSettings:
         if self.settings is None:
@@ -330,6 +356,8 @@ class Session:
 
         if self.opt_state is None:  # one program (eagerly, a small one per operation and shape)
             self.opt_state = self._program(("optimizer init",), lambda: jax.jit(settings.optimizer.init))(self.params)
+        if self.pending_learning_rate is not None:
+            self.opt_state = self._with_rate(self.opt_state)
         train_state = source.placement.put_state(
             TrainState(self.params, self.opt_state, jnp.asarray(self.step, jnp.int32), jax.random.key(seed), self.state)
         )
@@ -341,9 +369,23 @@ class Session:
         self.history = history  # model.history, as Keras: reachable even when fit is interrupted
         cb = callbacks_module.CallbackList(callback_list, self.model, fit_params)
         self.stop_training = False
+        self._fitting = True
+        try:
+            self._epochs(cb, history, train_state, epoch_fn, progress, x_dev, y_dev, val_dev, settings, batch_size,
+                         initial_epoch, epochs, steps, verbose)
+        finally:
+            self._fitting = False
+            if self.pending_learning_rate is not None and self.opt_state is not None:
+                self.opt_state = self._with_rate(self.opt_state)  # set in the last epoch's callbacks
+        return history
+
+    def _epochs(self, cb, history, train_state, epoch_fn, progress, x_dev, y_dev, val_dev, settings, batch_size,
+                initial_epoch, epochs, steps, verbose) -> None:
         cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch)
+            if self.pending_learning_rate is not None:  # set by a callback: the data of the same program
+                train_state = train_state._replace(opt_state=self._with_rate(train_state.opt_state))
             start = time.perf_counter()
             if progress is not None:
                 progress.start(steps, epoch, epochs)
@@ -366,12 +408,12 @@ class Session:
                 seconds = time.perf_counter() - start
                 print(f"Epoch {epoch + 1}/{epochs} - {seconds:.2f}s - {format_logs(logs)}", flush=True)
             cb.on_epoch_end(epoch, logs)
+            history.add_late(logs)  # what callbacks added to the logs (`learning_rate`), as Keras's History sees
             if halted:
                 self.stop_training = True
             if self.stop_training:
                 break
         cb.on_train_end()
-        return history
 
     def _split_validation(self, inputs, labels, validation_split, validation_data):
         """((training inputs, labels), (validation inputs, labels) or None)."""
@@ -519,6 +561,10 @@ def _restore_state(ckpt, template, path):
     if jax.tree.leaves(template):
         raise ValueError(f"{path!r} holds no model state, but this model keeps some ({sorted(template)}).")
     return {}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def check_verbose(verbose, where: str) -> int:

@@ -12,12 +12,14 @@ and are chains of the atomic transformations below, so they compose with optax:
 from funcnet.optimizers._aliases import adagrad, adam, rmsprop, sgd
 from funcnet.optimizers._registry import get, names
 from funcnet.optimizers._transforms import (
+    InjectLearningRateState,
     ScaleByAdamState,
     ScaleByLearningRateState,
     ScaleByRmsState,
     ScaleBySumOfSquaresState,
     TraceState,
     freeze,
+    inject_learning_rate,
     scale_by_adam,
     scale_by_learning_rate,
     scale_by_rms,
@@ -28,6 +30,8 @@ from funcnet.optimizers._transforms import (
 __all__ = [
     "ScaleByAdamState",
     "freeze",
+    "InjectLearningRateState",
+    "inject_learning_rate",
     "ScaleByLearningRateState",
     "ScaleByRmsState",
     "ScaleBySumOfSquaresState",

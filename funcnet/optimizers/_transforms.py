@@ -274,3 +274,42 @@ def freeze(inner: optax.GradientTransformation, frozen_paths) -> optax.GradientT
         return jax.tree_util.tree_unflatten(treedef, merged), state
 
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+class InjectLearningRateState(NamedTuple):
+    """`inject_learning_rate`: the rate (a float32 scalar, data of the compiled program) and the state of
+    the optimizer it feeds."""
+
+    learning_rate: jax.Array
+    inner_state: optax.OptState
+
+
+def inject_learning_rate(factory: Callable[..., optax.GradientTransformation], learning_rate: float,
+                         **kwargs) -> optax.GradientTransformation:
+    """`factory(learning_rate=..., **kwargs)` with its rate kept in the state, as optax's
+    `inject_hyperparams` does for any hyper-parameter: each update calls `factory` with the state's rate
+    (a traced scalar), so setting `state.learning_rate` between steps changes the rate without a new
+    compile. This is how `fit` runs a named optimizer, and what `model.optimizer.learning_rate = ...`
+    and the learning-rate callbacks set.
+
+        >>> import jax.numpy as jnp
+        >>> from funcnet import optimizers
+        >>> tx = optimizers.inject_learning_rate(optimizers.sgd, 0.1)
+        >>> params = {"w": jnp.ones(2)}
+        >>> state = tx.init(params)
+        >>> state = state._replace(learning_rate=jnp.asarray(0.5, jnp.float32))
+        >>> tx.update(params, state, params)[0]["w"].tolist()
+        [-0.5, -0.5]
+    """
+    rate = _check_rate(learning_rate, "learning_rate")
+
+    def init_fn(params):
+        inner = factory(learning_rate=rate, **kwargs)
+        return InjectLearningRateState(jnp.asarray(rate, jnp.float32), inner.init(params))
+
+    def update_fn(updates, state, params=None):
+        inner = factory(learning_rate=state.learning_rate, **kwargs)
+        updates, inner_state = inner.update(updates, state.inner_state, params)
+        return updates, InjectLearningRateState(state.learning_rate, inner_state)
+
+    return optax.GradientTransformation(init_fn, update_fn)

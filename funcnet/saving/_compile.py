@@ -25,6 +25,7 @@ import optax
 
 from funcnet.optimizers import _aliases
 from funcnet.optimizers._transforms import (
+    InjectLearningRateState,
     ScaleByAdamState,
     ScaleByLearningRateState,
     ScaleByRmsState,
@@ -75,6 +76,8 @@ def compile_config(session) -> dict | None:
 
 def _states(opt_state) -> dict:
     """funcnet's optimizer state by kind (the chain's member states)."""
+    if isinstance(opt_state, InjectLearningRateState):  # fit's form of a named optimizer
+        opt_state = opt_state.inner_state
     found = {}
     for member in opt_state if isinstance(opt_state, tuple) and not hasattr(opt_state, "_fields") else (opt_state,):
         found[type(member).__name__] = member
@@ -120,7 +123,8 @@ def optimizer_arrays(session, class_name: str, hyper: dict, keys_in_order: list[
         return out
 
     step = int(jax.device_get(session.step))
-    head: list[np.ndarray] = [np.asarray(step, np.int64), np.asarray(hyper["learning_rate"], np.float32)]
+    rate = opt_state.learning_rate if isinstance(opt_state, InjectLearningRateState) else hyper["learning_rate"]
+    head: list[np.ndarray] = [np.asarray(step, np.int64), np.asarray(jax.device_get(rate), np.float32)]
     return head + [np.asarray(jax.device_get(a)) for a in _slots(class_name, hyper, opt_state, leaves)]
 
 
@@ -176,7 +180,8 @@ def restore_compile(model, config: dict | None, what: str) -> tuple[str, dict] |
 def restore_optimizer_state(model, class_name: str, hyper: dict, arrays: list, keys_in_order: list[tuple], what: str):
     """Sets the compiled model's optimizer state and step from Keras's `optimizer/vars` arrays."""
     session = model._session
-    template = session.settings.optimizer.init(session.params)
+    injected = session.settings.optimizer.init(session.params)
+    template = injected.inner_state if isinstance(injected, InjectLearningRateState) else injected
     expected = 2 + len(_slots(class_name, hyper, template, lambda tree: [0.0] * len(keys_in_order)))
     if len(arrays) == 2 and expected > 2:  # an optimizer never built (no step taken yet): fresh slots
         session.step = int(np.asarray(arrays[0]))
@@ -241,7 +246,10 @@ def restore_optimizer_state(model, class_name: str, hyper: dict, arrays: list, k
         elif isinstance(member, ScaleByLearningRateState):
             member = ScaleByLearningRateState(count=count)
         members.append(member)
-    session.opt_state = tuple(members) if chain is template else members[0]
+    restored = tuple(members) if chain is template else members[0]
+    if isinstance(injected, InjectLearningRateState):  # with the rate saved (a callback may have changed it)
+        restored = InjectLearningRateState(jnp.asarray(np.asarray(arrays[1]), jnp.float32), restored)
+    session.opt_state = restored
     session.step = step
 
 

@@ -51,8 +51,8 @@ def test_fit_updates_the_state_and_evaluate_and_predict_use_it():
     _, acc = model.evaluate(x, y, verbose=0)
     np.testing.assert_allclose(acc, np.mean(np.argmax(expected, -1) == np.argmax(y, -1)), rtol=1e-6)
     # The optimizer never sees the state.
-    assert "batch_normalization" in model._session.opt_state[0].nu and len(jax.tree.leaves(model._session.opt_state)) \
-        == 1 + len(jax.tree.leaves(model.params))
+    inner = model._session.opt_state.inner_state  # (fit keeps a named optimizer's rate beside it)
+    assert "batch_normalization" in inner[0].nu and len(jax.tree.leaves(inner)) == 1 + len(jax.tree.leaves(model.params))
 
 
 @pytest.fixture(scope="module")

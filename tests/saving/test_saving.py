@@ -316,7 +316,7 @@ def test_fit_after_load_model_continues_exactly(name, tmp_path):
     assert int(np.asarray(ref.optimizer.iterations)) == 8
     if name == "rmsprop":
         np.testing.assert_allclose(np.asarray(ref.optimizer.variables[2]),
-                                   np.asarray(first._session.opt_state[0].nu["dense"]["kernel"]), rtol=1e-6)
+                                   np.asarray(first._session.opt_state.inner_state[0].nu["dense"]["kernel"]), rtol=1e-6)
 
 
 def test_compile_settings_keras_cannot_name_are_left_out_with_a_warning(tmp_path):
