@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import shutil
 import warnings
 from typing import Any
 
@@ -396,6 +397,51 @@ class LambdaCallback(Callback):
     def on_train_end(self, logs=None):
         if self._train_end is not None:
             self._train_end(logs if logs is not None else {})
+
+
+class BackupAndRestore(Callback):
+    """Backs up the whole training state after every epoch, so that a `fit` that crashed (a killed process,
+    a lost machine) and is started again with the same call resumes from the last epoch backed up, and
+    ends with exactly the params an uninterrupted run ends with (Keras 3 semantics).
+
+    The backup is one checkpoint, `backup_dir/latest.ckpt` (params, state, optimizer state, step and the
+    next epoch; written atomically, so a kill during a write leaves the previous one), read at the start
+    of `fit` when it exists and deleted when `fit` finishes (`delete_checkpoint=True`, as Keras). `fit`'s
+    data, seed and settings must be those of the first call: the epoch's order and keys come from
+    `(seed, epoch)`, so the resumed epochs are the ones the first run would have run.
+
+        model.fit(x, y, epochs=100, seed=0, callbacks=[callbacks.BackupAndRestore("/tmp/backup")])
+    """
+
+    FILE = "latest.ckpt"
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint: bool = True):
+        super().__init__()
+        if not isinstance(backup_dir, (str, os.PathLike)) or not str(backup_dir):
+            raise ValueError(f"BackupAndRestore(backup_dir=...) takes a folder path; got {backup_dir!r}.")
+        if save_freq != "epoch":
+            raise ValueError(f"BackupAndRestore(save_freq={save_freq!r}): funcnet backs up after each epoch only "
+                             "(save_freq='epoch'): an epoch is one compiled program, with no batch hooks.")
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.delete_checkpoint = bool(delete_checkpoint)
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.backup_dir, self.FILE)
+
+    def on_train_begin(self, logs=None):
+        if os.path.exists(self.path):
+            epoch = self.model.load_checkpoint(self.path)  # the next epoch to run
+            self.model._session.resume_epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        self.model.save_checkpoint(self.path, epoch=epoch + 1)
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and os.path.isdir(self.backup_dir):
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
 
 
 class CallbackList:

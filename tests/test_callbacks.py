@@ -1,5 +1,6 @@
 """Callbacks: Keras 3 semantics for EarlyStopping, ModelCheckpoint, TerminateOnNaN, CSVLogger; exact resume."""
 import csv
+import os
 
 import jax
 import numpy as np
@@ -384,3 +385,37 @@ def test_lambda_callback_calls_its_functions_with_keras_s_arguments():
                     ("train_end",)]
     with pytest.raises(ValueError, match="per-batch hooks"):
         callbacks.LambdaCallback(on_batch_end=print)
+
+
+# ---------------------------------------------------------------------- BackupAndRestore
+def _backup_run(backup, out, kill_at):
+    import subprocess
+    import sys
+
+    worker = os.path.join(os.path.dirname(__file__), "_workers", "backup_fit.py")
+    return subprocess.run([sys.executable, worker, str(backup), str(out), str(kill_at)], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_a_killed_fit_started_again_resumes_from_its_backup_bit_identical(tmp_path):
+    backup = tmp_path / "backup"
+    whole = _backup_run(tmp_path / "whole_backup", tmp_path / "whole.npz", -1)
+    assert whole.returncode == 0, whole.stderr
+    assert not (tmp_path / "whole_backup").exists()  # deleted when fit finishes, as Keras
+    killed = _backup_run(backup, tmp_path / "never.npz", 3)
+    assert killed.returncode == -9 and not (tmp_path / "never.npz").exists()  # SIGKILLed at epoch 3
+    assert (backup / callbacks.BackupAndRestore.FILE).exists()
+    resumed = _backup_run(backup, tmp_path / "resumed.npz", -1)
+    assert resumed.returncode == 0, resumed.stderr
+    assert not backup.exists()
+    a, b = np.load(tmp_path / "whole.npz"), np.load(tmp_path / "resumed.npz")
+    assert list(a["epochs"]) == list(range(6)) and list(b["epochs"]) == [3, 4, 5]  # it ran only what was left
+    assert sorted(a.files) == sorted(b.files)
+    for name in a.files:
+        if name != "epochs":
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_backup_and_restore_refuses_batch_frequencies():
+    with pytest.raises(ValueError, match="after each epoch only"):
+        callbacks.BackupAndRestore("/tmp/x", save_freq=100)

@@ -84,6 +84,7 @@ class Session:
         # state it carries before the next epoch.
         self.pending_learning_rate: np.float32 | None = None
         self._fitting = False
+        self.resume_epoch: int | None = None  # set by BackupAndRestore in on_train_begin
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics: Sequence | None = None, *, dtype_policy=None,
@@ -372,7 +373,7 @@ class Session:
         self._fitting = True
         try:
             self._epochs(cb, history, train_state, epoch_fn, progress, x_dev, y_dev, val_dev, settings, batch_size,
-                         initial_epoch, epochs, steps, verbose)
+                         initial_epoch, epochs, steps, verbose, source.placement.put_state)
         finally:
             self._fitting = False
             if self.pending_learning_rate is not None and self.opt_state is not None:
@@ -380,8 +381,12 @@ class Session:
         return history
 
     def _epochs(self, cb, history, train_state, epoch_fn, progress, x_dev, y_dev, val_dev, settings, batch_size,
-                initial_epoch, epochs, steps, verbose) -> None:
+                initial_epoch, epochs, steps, verbose, place) -> None:
         cb.on_train_begin()
+        if self.resume_epoch is not None:  # a callback (BackupAndRestore) loaded a backup: go on from it
+            initial_epoch, self.resume_epoch = self.resume_epoch, None
+            train_state = place(TrainState(self.params, self.opt_state, jnp.asarray(self.step, jnp.int32),
+                                           train_state.rng, self.state))
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch)
             if self.pending_learning_rate is not None:  # set by a callback: the data of the same program
