@@ -15,6 +15,7 @@ import csv
 import math
 import os
 import shutil
+import time
 import warnings
 from typing import Any
 
@@ -442,6 +443,104 @@ class BackupAndRestore(Callback):
     def on_train_end(self, logs=None):
         if self.delete_checkpoint and os.path.isdir(self.backup_dir):
             shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+class TensorBoard(Callback):
+    """Writes each epoch's losses, metrics and learning rate as TensorBoard event files, as Keras 3's
+    callback does: `log_dir/train` holds `epoch_loss`, `epoch_<metric>` and `epoch_learning_rate`,
+    `log_dir/validation` the `val_` ones under the same tags, the step being the epoch. Then
+    `tensorboard --logdir log_dir` shows the curves.
+
+    The files are written by tensorboardX (`pip install "funcnet[tensorboard]"`): a small, maintained
+    writer of TensorBoard's own event format that needs neither TensorFlow nor TensorBoard itself.
+    Writing happens on tensorboardX's thread after the epoch has run; each epoch is flushed, so a
+    running TensorBoard shows it at once.
+
+    Args:
+      log_dir: the folder of the runs' event files.
+      histogram_freq: every this many epochs (0: never), a histogram of each weight (`dense/kernel`).
+      write_steps_per_second: also `epoch_steps_per_second`.
+      update_freq: `"epoch"` only: an epoch is one compiled program, with no batch hooks.
+      write_graph: accepted for Keras's signature; no graph is written (a jitted program has no
+        TensorFlow graph; `jax.jit(...).lower(...).as_text()` shows what runs).
+
+        model.fit(x, y, epochs=10, validation_split=0.2, callbacks=[callbacks.TensorBoard("logs")])
+    """
+
+    def __init__(self, log_dir="logs", histogram_freq: int = 0, write_graph: bool = True, write_images: bool = False,
+                 write_steps_per_second: bool = False, update_freq="epoch", profile_batch=0, embeddings_freq: int = 0,
+                 embeddings_metadata=None):
+        super().__init__()
+        if not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
+            raise ValueError(f"TensorBoard(log_dir=...) takes a folder path; got {log_dir!r}.")
+        if isinstance(histogram_freq, bool) or not isinstance(histogram_freq, int) or histogram_freq < 0:
+            raise ValueError(f"TensorBoard(histogram_freq=...) must be an int >= 0; got {histogram_freq!r}.")
+        if update_freq != "epoch":
+            raise ValueError(f"TensorBoard(update_freq={update_freq!r}): funcnet writes once per epoch "
+                             "(update_freq='epoch'): an epoch is one compiled program, with no batch hooks.")
+        unsupported = {"write_images": (write_images, False), "profile_batch": (profile_batch, 0),
+                       "embeddings_freq": (embeddings_freq, 0), "embeddings_metadata": (embeddings_metadata, None)}
+        for name, (value, default) in unsupported.items():
+            if value != default:
+                raise ValueError(f"TensorBoard({name}={value!r}) is not supported; leave it at {default!r} (for a "
+                                 "profile, use jax.profiler.trace(log_dir) around fit).")
+        self.log_dir = os.fspath(log_dir)
+        self.histogram_freq = histogram_freq
+        self.write_graph = flag_of(write_graph, "TensorBoard(write_graph=...)")
+        self.write_steps_per_second = flag_of(write_steps_per_second, "TensorBoard(write_steps_per_second=...)")
+        self._writers: dict[str, Any] = {}
+        self._epoch_start = 0.0
+
+    def _writer(self, which: str):
+        if which not in self._writers:
+            try:
+                from tensorboardX import SummaryWriter
+            except ImportError:
+                raise ImportError("callbacks.TensorBoard writes event files with tensorboardX: "
+                                  "pip install 'funcnet[tensorboard]' (or pip install tensorboardX).") from None
+            self._writers[which] = SummaryWriter(logdir=os.path.join(self.log_dir, which))
+        return self._writers[which]
+
+    def on_train_begin(self, logs=None):
+        self._writer("train")  # fails here, before any epoch runs, if tensorboardX is missing
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        train = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        validation = {k[len("val_"):]: v for k, v in logs.items() if k.startswith("val_")}
+        if "learning_rate" not in train:
+            try:
+                train["learning_rate"] = float(self.model.optimizer.learning_rate)
+            except (TypeError, AttributeError, RuntimeError):
+                pass  # an optax chain or a schedule: no rate to show
+        if self.write_steps_per_second and self.params.get("steps"):
+            train["steps_per_second"] = self.params["steps"] / max(time.perf_counter() - self._epoch_start, 1e-9)
+        for which, values in (("train", train), ("validation", validation)):
+            if values:
+                writer = self._writer(which)
+                for name, value in values.items():
+                    writer.add_scalar(f"epoch_{name}", float(value), global_step=epoch)
+        if self.histogram_freq and epoch % self.histogram_freq == 0 and self.model.params is not None:
+            writer = self._writer("train")
+            for path, leaf in jax.tree_util.tree_flatten_with_path(self.model.params)[0]:
+                tag = "/".join(str(getattr(k, "key", k)) for k in path)
+                writer.add_histogram(tag, np.asarray(leaf, np.float32), global_step=epoch)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+
+def flag_of(value, what: str) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{what} must be True or False; got {type(value).__name__} {value!r}.")
 
 
 class CallbackList:

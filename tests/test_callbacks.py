@@ -419,3 +419,109 @@ def test_a_killed_fit_started_again_resumes_from_its_backup_bit_identical(tmp_pa
 def test_backup_and_restore_refuses_batch_frequencies():
     with pytest.raises(ValueError, match="after each epoch only"):
         callbacks.BackupAndRestore("/tmp/x", save_freq=100)
+
+
+# ---------------------------------------------------------------------- TensorBoard
+def _tensorboard_run(log_dir, **kwargs):
+    rs = np.random.default_rng(0)
+    x = rs.normal(size=(96, 4)).astype(np.float32)
+    y = (x[:, :1] + x[:, 1:2] > 0).astype(np.float32)
+    model = models.Sequential([layers.Dense(6, activation="relu", input_shape=(4,)),
+                               layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
+    board = callbacks.TensorBoard(str(log_dir), **kwargs)
+    return model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0, callbacks=[board])
+
+
+def test_tensorboard_writes_what_tensorboard_reads_as_keras_lays_it_out(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    history = _tensorboard_run(tmp_path, histogram_freq=2, write_steps_per_second=True)
+    runs = {}
+    for run in ("train", "validation"):
+        reader = EventAccumulator(str(tmp_path / run), size_guidance={"scalars": 0, "histograms": 0})
+        reader.Reload()
+        runs[run] = reader
+    train, validation = runs["train"], runs["validation"]
+    assert sorted(train.Tags()["scalars"]) == ["epoch_accuracy", "epoch_learning_rate", "epoch_loss",
+                                              "epoch_steps_per_second"]
+    assert sorted(validation.Tags()["scalars"]) == ["epoch_accuracy", "epoch_loss"]
+    for reader, prefix in ((train, ""), (validation, "val_")):
+        for name in ("loss", "accuracy"):
+            events = reader.Scalars(f"epoch_{name}")
+            assert [e.step for e in events] == [0, 1, 2]
+            np.testing.assert_allclose([e.value for e in events], history.history[prefix + name], rtol=1e-6)
+    assert [e.value for e in train.Scalars("epoch_learning_rate")] == [float(np.float32(1e-3))] * 3
+    assert sorted(train.Tags()["histograms"]) == ["dense/bias", "dense/kernel", "dense_1/bias", "dense_1/kernel"]
+    assert [e.step for e in train.Histograms("dense/kernel")] == [0, 2]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"update_freq": "batch"}, "once per epoch"), ({"profile_batch": 2}, "profile_batch"),
+    ({"histogram_freq": -1}, "histogram_freq"), ({"write_images": True}, "write_images"),
+])
+def test_tensorboard_refuses_what_it_cannot_do(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        callbacks.TensorBoard("/tmp/unused", **kwargs)
+
+
+def test_tensorboard_shows_the_curves_in_a_browser(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    chromium = os.environ.get("FUNCNET_CHROMIUM", "/usr/bin/chromium")
+    if not os.path.isfile(chromium):
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium not found at {chromium}; CI must run the browser test (apt-get install chromium)")
+        pytest.skip(f"Chromium not found at {chromium}")
+    from playwright.sync_api import sync_playwright
+
+    _tensorboard_run(tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(tmp_path), "--host",
+                               "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/data/runs", timeout=2).read()
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()[-3000:]
+                assert time.monotonic() < deadline, "tensorboard did not start in 90 s"
+                time.sleep(0.3)
+        problems: list[str] = []
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True,
+                                                 args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            try:
+                page = browser.new_page()
+                page.on("console", lambda m: m.type == "error" and problems.append(f"console error: {m.text}"))
+                page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+
+                def only_local(route):
+                    if route.request.url.startswith((f"http://127.0.0.1:{port}/", "data:")):
+                        route.continue_()
+                    else:
+                        problems.append(f"non-local request: {route.request.url}")
+                        route.abort()
+
+                page.route("**/*", only_local)
+                page.goto(f"http://127.0.0.1:{port}/#scalars", wait_until="load")
+                # The loss curve's card, and both runs in the run selector (the page's shadow DOM: locators).
+                page.get_by_text("epoch_loss").first.wait_for(timeout=60000)
+                page.wait_for_load_state("networkidle")
+                shown = {text: page.get_by_text(text, exact=True).first.is_visible()
+                         for text in ("epoch_loss", "epoch_accuracy", "train", "validation")}
+            finally:
+                browser.close()
+        assert shown == {"epoch_loss": True, "epoch_accuracy": True, "train": True, "validation": True}
+        assert problems == []
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
