@@ -33,15 +33,15 @@ def _entries(model):
 
 
 def _get(tree, keys):
-    for key in keys:
-        tree = tree[key]
-    return tree
+    from funcnet.saving._layout import get_path
+
+    return get_path(tree, keys)
 
 
 def _set(tree: dict, keys, value) -> None:
-    for key in keys[:-1]:
-        tree = tree.setdefault(key, {})
-    tree[keys[-1]] = value
+    from funcnet.saving._layout import set_path
+
+    set_path(tree, keys, value)
 
 
 def _copy(tree):

@@ -18,22 +18,12 @@ import numpy as np
 from funcnet.layers._config import LayerConfigError
 from funcnet.saving import _compile
 from funcnet.saving._archive import Archive, write_archive
+from funcnet.saving._layout import get_path as _get
 from funcnet.saving._layout import layout, model_graph
+from funcnet.saving._layout import set_path as _set
 from funcnet.saving._model_config import model_config, model_from_config
 
 __all__ = ["save_model", "load_model"]
-
-
-def _get(tree, keys):
-    for key in keys:
-        tree = tree[key]
-    return tree
-
-
-def _set(tree: dict, keys, value) -> None:
-    for key in keys[:-1]:
-        tree = tree.setdefault(key, {})
-    tree[keys[-1]] = value
 
 
 def save_model(model, path) -> None:

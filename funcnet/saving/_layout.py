@@ -29,6 +29,20 @@ _STATE_VARS = {"BatchNormalization": (("gamma", "beta"), ("moving_mean", "moving
 _CELL_VARS = ("kernel", "recurrent_kernel", "bias")
 
 
+def get_path(tree, keys):
+    """`tree[keys[0]][keys[1]]...`: the leaf a layout entry's key path names."""
+    for key in keys:
+        tree = tree[key]
+    return tree
+
+
+def set_path(tree: dict, keys, value) -> None:
+    """Sets the leaf at a key path, making the dicts on the way."""
+    for key in keys[:-1]:
+        tree = tree.setdefault(key, {})
+    tree[keys[-1]] = value
+
+
 def to_snake_case(name: str) -> str:
     """Keras's `naming.to_snake_case`: `MaxPooling2D` -> `max_pooling2d`, `SimpleRNN` -> `simple_rnn`."""
     name = re.sub(r"\W+", "", name)
