@@ -22,6 +22,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from funcnet._checks import flag
+
 
 class Callback:
     """Base class: override any of the hooks; each gets the epoch's logs as a dict of floats."""
@@ -486,8 +488,8 @@ class TensorBoard(Callback):
                                  "profile, use jax.profiler.trace(log_dir) around fit).")
         self.log_dir = os.fspath(log_dir)
         self.histogram_freq = histogram_freq
-        self.write_graph = flag_of(write_graph, "TensorBoard(write_graph=...)")
-        self.write_steps_per_second = flag_of(write_steps_per_second, "TensorBoard(write_steps_per_second=...)")
+        self.write_graph = flag(write_graph, "TensorBoard(write_graph=...)")
+        self.write_steps_per_second = flag(write_steps_per_second, "TensorBoard(write_steps_per_second=...)")
         self._writers: dict[str, Any] = {}
         self._epoch_start = 0.0
 
@@ -535,12 +537,6 @@ class TensorBoard(Callback):
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
-
-
-def flag_of(value, what: str) -> bool:
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    raise TypeError(f"{what} must be True or False; got {type(value).__name__} {value!r}.")
 
 
 class CallbackList:
