@@ -525,3 +525,12 @@ def test_tensorboard_shows_the_curves_in_a_browser(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_rate_is_set_under_loss_scaling_too():
+    # mixed_float16 wraps the optimizer's state in the loss scale's: the rate is found where it is nested.
+    model, x, y = _regression()
+    model.compile(optimizer="sgd", loss="mse", dtype_policy="mixed_float16")
+    history = model.fit(x, y, epochs=3, verbose=0, callbacks=[callbacks.LearningRateScheduler(lambda e, lr: 0.01 / (e + 1))])
+    assert history.history["learning_rate"] == [float(np.float32(0.01 / (e + 1))) for e in range(3)]
+    assert model.optimizer.learning_rate == float(np.float32(0.01 / 3))

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from funcnet.optimizers import InjectLearningRateState
+from funcnet.optimizers._transforms import injected_learning_rate
 
 
 class LiveOptimizer:
@@ -26,30 +26,32 @@ class LiveOptimizer:
     def __repr__(self) -> str:
         return f"<optimizer of {self._session.model.describe()}>"
 
-    def _injected(self) -> InjectLearningRateState:
+    def _injected(self):
+        """The rate in the optimizer state (a ShapeDtypeStruct before the model has params)."""
         session = self._session
         settings = session.require_compiled("optimizer")
         if session.opt_state is None:  # before the first fit: the optimizer's own start
             session.opt_state = settings.optimizer.init(session.params) if session.params is not None else None
         state = session.opt_state if session.opt_state is not None else jax.eval_shape(
             settings.optimizer.init, session._specs()[0])
-        if not isinstance(state, InjectLearningRateState):
+        rate = injected_learning_rate(state)
+        if rate is None:
             raise TypeError(
                 f"{session.model.describe()}'s optimizer has no learning rate to read or set: it was compiled with "
                 "an optax transformation or a learning-rate schedule. Compile with a name ('rmsprop') or "
                 "funcnet.optimizers.rmsprop(0.001) (a constant rate) to change the rate between epochs."
             )
-        return state
+        return rate
 
     @property
     def learning_rate(self) -> float:
         pending = self._session.pending_learning_rate
         if pending is not None:
             return float(pending)
-        state = self._injected()
-        if isinstance(state.learning_rate, jax.ShapeDtypeStruct):  # no params yet: the compiled rate
+        rate = self._injected()
+        if isinstance(rate, jax.ShapeDtypeStruct):  # no params yet: the compiled rate
             return float(np.float32(self._session.compile_spec_rate()))
-        return float(jax.device_get(state.learning_rate))
+        return float(jax.device_get(rate))
 
     @learning_rate.setter
     def learning_rate(self, value) -> None:

@@ -319,11 +319,11 @@ class Runs:
         session = model._session
         opt_state = take(self.opt_state)
         expected = jax.eval_shape(session.settings.optimizer.init, model.params)
-        if isinstance(expected, optimizers_module.InjectLearningRateState) and same_structure(expected.inner_state,
-                                                                                             opt_state):
-            # The member's own optimizer, run with its rate as data, as `compile` runs a named one.
-            rate = session.settings.optimizer.init(model.params).learning_rate
-            opt_state = optimizers_module.InjectLearningRateState(rate, opt_state)
+        if not same_structure(expected, opt_state):
+            # The member's own optimizer, which compile runs with its rate as data (wherever that state is
+            # nested: under loss scaling too): the member's state goes inside, the compiled rate beside it.
+            rewrapped = _inject_rate(session.settings.optimizer.init(model.params), opt_state)
+            opt_state = rewrapped if same_structure(expected, rewrapped) else opt_state
         if same_structure(expected, opt_state):
             session.opt_state = opt_state
             session.step = int(self.step[k])
@@ -429,6 +429,17 @@ class _MemberView:
     @stop_training.setter
     def stop_training(self, value: bool) -> None:
         self._group.stop[self._k] = bool(value)
+
+
+def _inject_rate(template, plain):
+    """`plain` (a state without `InjectLearningRateState`) with each such node of `template` put back in
+    its place: the template's rate, `plain`'s state inside."""
+    if isinstance(template, optimizers_module.InjectLearningRateState):
+        return template._replace(inner_state=plain)
+    if isinstance(template, tuple) and type(template) is type(plain) and len(template) == len(plain):
+        parts = [_inject_rate(t, p) for t, p in zip(template, plain)]
+        return type(plain)(*parts) if hasattr(plain, "_fields") else tuple(parts)
+    return plain
 
 
 def _groups(members: int, size: int) -> list[list[int]]:

@@ -33,6 +33,7 @@ from funcnet.layers.embedding import check_ids
 from funcnet.models import _programs
 from funcnet.models._progress import ProgressBar, format_logs
 from funcnet.optimizers import _aliases
+from funcnet.optimizers._transforms import with_injected_learning_rate
 from funcnet.training import TrainState, make_evaluate, make_predict, make_train_epoch
 from funcnet.training.batches import make_source
 
@@ -143,7 +144,7 @@ class Session:
 
     def _with_rate(self, opt_state):
         value, self.pending_learning_rate = self.pending_learning_rate, None
-        return opt_state._replace(learning_rate=jnp.asarray(value, jnp.float32)) if value is not None else opt_state
+        return opt_state if value is None else with_injected_learning_rate(opt_state, value)
 
     def compile_spec_rate(self) -> float:
         recipe = _aliases.recipe(optimizers.get(self.compile_spec["optimizer"])) if self.compile_spec else None

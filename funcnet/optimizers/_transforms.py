@@ -284,6 +284,22 @@ class InjectLearningRateState(NamedTuple):
     inner_state: optax.OptState
 
 
+def _injected_rate(path, value) -> bool:
+    return getattr(path[-1], "tuple_name", None) == InjectLearningRateState.__name__
+
+
+def injected_learning_rate(opt_state):
+    """The rate `inject_learning_rate` keeps in `opt_state`, wherever it is nested (under a loss-scaling or
+    freezing wrapper's state), or None when the state has none (an optax chain, a schedule)."""
+    found = optax.tree_utils.tree_get_all_with_path(opt_state, "learning_rate", filtering=_injected_rate)
+    return found[0][1] if found else None
+
+
+def with_injected_learning_rate(opt_state, learning_rate):
+    """`opt_state` with the injected rate set to `learning_rate` (a float32 scalar), wherever it is nested."""
+    return optax.tree_utils.tree_set(opt_state, _injected_rate, learning_rate=jnp.asarray(learning_rate, jnp.float32))
+
+
 def inject_learning_rate(factory: Callable[..., optax.GradientTransformation], learning_rate: float,
                          **kwargs) -> optax.GradientTransformation:
     """`factory(learning_rate=..., **kwargs)` with its rate kept in the state, as optax's

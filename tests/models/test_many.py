@@ -138,6 +138,27 @@ def test_mixed_float16_members_each_keep_their_loss_scale():
         assert_member_is(runs, k, model, model.fit(x, y, epochs=1, batch_size=BATCH, verbose=0))
 
 
+def test_a_mixed_float16_member_keeps_its_optimizer_state_and_loss_scale():
+    # compile runs a member's named optimizer with its rate as data, nested under the loss scaling:
+    # the member's moments and scale go inside that state, not a fresh one.
+    x, y = make_data()
+    given = [optimizers.rmsprop(lr) for lr in (1e-2, 1e-3)]
+    runs = models.fit_many(build(dtype_policy="mixed_float16"), x, y, optimizers=given, epochs=1, batch_size=BATCH,
+                           verbose=0)
+    member = runs.member(1)
+    assert int(member._session.step) == int(runs.step[1])
+    expected = [np.asarray(leaf[1]) for leaf in jax.tree.leaves(runs.opt_state)]
+    kept = [np.asarray(leaf) for leaf in jax.tree.leaves(member._session.opt_state)]
+    assert member.optimizer.learning_rate == float(np.float32(1e-3))
+    assert len(kept) == len(expected) + 1  # every leaf of the member's state, and the rate beside them
+    remaining = list(kept)
+    for a in expected:
+        found = [i for i, b in enumerate(remaining) if b.shape == a.shape and np.array_equal(a, b)]
+        assert found, f"a leaf of the member's optimizer state (shape {a.shape}) was not kept"
+        remaining.pop(found[0])
+    assert [float(a) for a in remaining] == [float(np.float32(1e-3))]
+
+
 def test_groups_give_the_same_members():
     x, y = make_data()
     whole = models.fit_many(build(), x, y, seeds=[0, 1, 2], epochs=2, batch_size=BATCH, verbose=0)
