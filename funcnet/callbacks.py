@@ -427,7 +427,7 @@ class BackupAndRestore(Callback):
                              "(save_freq='epoch'): an epoch is one compiled program, with no batch hooks.")
         self.backup_dir = os.fspath(backup_dir)
         self.save_freq = save_freq
-        self.delete_checkpoint = bool(delete_checkpoint)
+        self.delete_checkpoint = flag(delete_checkpoint, "BackupAndRestore(delete_checkpoint=...)")
 
     @property
     def path(self) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 
 from funcnet._checks import format_shape
 from funcnet.models._graph import Graph
+from funcnet.optimizers._transforms import is_frozen
 
 
 def _size(n_bytes: float) -> str:
@@ -66,12 +67,9 @@ def render(model_name: str, graph: Graph, expected_params: dict, expected_state:
         return " " + "".join(parts).rstrip()
 
     total_width = sum(widths) + 1
-    held = jax.tree_util.tree_map_with_path(
-        lambda p, leaf: None if any(tuple(k.key for k in p)[:len(f)] == tuple(f) for f in frozen) else leaf,
-        expected_params)
-    still = jax.tree_util.tree_map_with_path(
-        lambda p, leaf: leaf if any(tuple(k.key for k in p)[:len(f)] == tuple(f) for f in frozen) else None,
-        expected_params)
+    leaves = jax.tree_util.tree_flatten_with_path(expected_params)[0]
+    held = [leaf for path, leaf in leaves if not is_frozen(path, frozen)]
+    still = [leaf for path, leaf in leaves if is_frozen(path, frozen)]
     trainable, non_trainable = _count(held), _count(expected_state) + _count(still)
     trainable_bytes, non_trainable_bytes = _bytes(held), _bytes(expected_state) + _bytes(still)
     total, total_bytes = trainable + non_trainable, trainable_bytes + non_trainable_bytes

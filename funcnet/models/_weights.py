@@ -66,11 +66,10 @@ def _assign(model, owner, entries, weights, where: str) -> None:
     if len(weights) != len(entries):
         raise ValueError(f"{where}: {owner.describe()} has {len(entries)} weight(s) in Keras's order; got "
                          f"{len(weights)} array(s).")
-    specs = {"params": model.variable_specs()[0], "state": model.variable_specs()[1]}
-    current = {"params": model.params, "state": model.state}
-    fresh = {tree: _copy(current[tree]) if current[tree] is not None else {} for tree in ("params", "state")}
-    if model.params is None:  # every variable is listed, so the lists fill whole trees
-        fresh = {"params": {}, "state": {}}
+    specs = dict(zip(("params", "state"), model.variable_specs()))
+    # Without params, every variable is in `weights`, so they fill whole trees; else they replace some.
+    fresh = {"params": {}, "state": {}} if model.params is None else \
+        {"params": _copy(model.params), "state": _copy(model.state)}
     for i, ((_, tree, keys), value) in enumerate(zip(entries, weights)):
         spec = _get(specs[tree], keys)
         array = np.asarray(value)

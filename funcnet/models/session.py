@@ -462,19 +462,15 @@ class Session:
         self.step, self.state = train_state.step, train_state.model_state
 
     # ------------------------------------------------------------------ evaluate / predict
-    def _evaluate_program(self, batch_size: int):
+    def _evaluate_arrays(self, x, y, batch_size: int, variables=None) -> dict[str, float]:
+        """The logs of `(x, y)` (placed) with `variables` = (params, state), by default the session's."""
         settings = self._compiled
 
         def build():
             return make_evaluate(self._pure_apply(), settings.loss_fn, settings.metrics, batch_size=batch_size,
                                  with_state=True, **self._run_settings())
 
-        return self._program(("evaluate", batch_size), build)
-
-    def _evaluate_arrays(self, x, y, batch_size: int, variables=None) -> dict[str, float]:
-        """The logs of `(x, y)` (placed) with `variables` = (params, state), by default the session's."""
-        settings = self._compiled
-        evaluate = self._evaluate_program(batch_size)
+        evaluate = self._program(("evaluate", batch_size), build)
         params, state = self._variables() if variables is None else variables
         return callbacks_module.to_floats(evaluate(params, x, y, model_state=state), settings.log_order)
 

@@ -235,6 +235,13 @@ def scale_by_adam(
     return optax.GradientTransformation(init, update)
 
 
+def is_frozen(path, frozen_paths) -> bool:
+    """Whether a params key path (a tuple of keys, or a `jax.tree_util` key path) lies under one of
+    `frozen_paths` (key-path prefixes such as `("base", "dense")`)."""
+    keys = tuple(getattr(k, "key", getattr(k, "idx", k)) for k in path)
+    return any(keys[:len(f)] == tuple(f) for f in frozen_paths)
+
+
 def freeze(inner: optax.GradientTransformation, frozen_paths) -> optax.GradientTransformation:
     """`inner` on every param but those under `frozen_paths` (key paths into the params dict, such as
     `("base", "dense")`), whose updates are zero: `fit` leaves them unchanged, and `inner` keeps no state
@@ -254,12 +261,8 @@ def freeze(inner: optax.GradientTransformation, frozen_paths) -> optax.GradientT
     """
     frozen = tuple(tuple(path) for path in frozen_paths)
 
-    def is_frozen(path) -> bool:
-        keys = tuple(getattr(k, "key", getattr(k, "idx", k)) for k in path)
-        return any(keys[:len(f)] == f for f in frozen)
-
     def trainable_part(tree):
-        return jax.tree_util.tree_map_with_path(lambda p, x: optax.MaskedNode() if is_frozen(p) else x, tree)
+        return jax.tree_util.tree_map_with_path(lambda p, x: optax.MaskedNode() if is_frozen(p, frozen) else x, tree)
 
     def init_fn(params):
         return inner.init(trainable_part(params))
@@ -270,7 +273,7 @@ def freeze(inner: optax.GradientTransformation, frozen_paths) -> optax.GradientT
         # The masked tree's leaves are the trainable ones, in the full tree's order.
         trained = iter(jax.tree.leaves(inner_updates))
         leaves, treedef = jax.tree_util.tree_flatten_with_path(updates)
-        merged = [jnp.zeros_like(u) if is_frozen(p) else next(trained) for p, u in leaves]
+        merged = [jnp.zeros_like(u) if is_frozen(p, frozen) else next(trained) for p, u in leaves]
         return jax.tree_util.tree_unflatten(treedef, merged), state
 
     return optax.GradientTransformation(init_fn, update_fn)

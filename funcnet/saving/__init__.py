@@ -16,12 +16,13 @@ import jax
 import numpy as np
 
 from funcnet.layers._config import LayerConfigError
+from funcnet.optimizers._transforms import is_frozen
 from funcnet.saving import _compile
 from funcnet.saving._archive import Archive, write_archive
 from funcnet.saving._layout import get_path as _get
 from funcnet.saving._layout import layout, model_graph
 from funcnet.saving._layout import set_path as _set
-from funcnet.saving._model_config import model_config, model_from_config
+from funcnet.saving._model_config import frozen_as_configured, model_config, model_from_config
 
 __all__ = ["save_model", "load_model"]
 
@@ -90,8 +91,7 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True): 
     what = f"'{archive.path}'"
     try:
         model = model_from_config(archive.config, custom_objects, f"{what}: {os.path.basename(archive.path)}")
-        if (archive.config.get("config") or {}).get("trainable", True) is False:
-            model.trainable = False
+        model = frozen_as_configured(model, archive.config, what)
     except LayerConfigError:
         raise
     except (TypeError, ValueError, KeyError) as err:
@@ -120,4 +120,4 @@ def _trained(entries, frozen) -> list[tuple]:
     """The key paths of the params the optimizer trains, in the layout's order: Keras's optimizer keeps
     slots for its model's trainable variables only (frozen layers have none)."""
     return [keys for _, tree, keys in entries
-            if tree == "params" and not any(tuple(keys[:len(f)]) == tuple(f) for f in frozen)]
+            if tree == "params" and not is_frozen(keys, frozen)]

@@ -31,6 +31,7 @@ from funcnet.optimizers._transforms import (
     ScaleByRmsState,
     ScaleBySumOfSquaresState,
     TraceState,
+    injected_learning_rate,
 )
 
 # Keras's optimizer options funcnet honours only at these values.
@@ -123,7 +124,8 @@ def optimizer_arrays(session, class_name: str, hyper: dict, keys_in_order: list[
         return out
 
     step = int(jax.device_get(session.step))
-    rate = opt_state.learning_rate if isinstance(opt_state, InjectLearningRateState) else hyper["learning_rate"]
+    rate = injected_learning_rate(opt_state)  # the current rate (a callback may have changed it)
+    rate = hyper["learning_rate"] if rate is None else rate
     head: list[np.ndarray] = [np.asarray(step, np.int64), np.asarray(jax.device_get(rate), np.float32)]
     return head + [np.asarray(jax.device_get(a)) for a in _slots(class_name, hyper, opt_state, leaves)]
 

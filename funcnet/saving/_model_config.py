@@ -110,6 +110,12 @@ def build_any(entry: dict, custom_objects, what: str):
         layer = model_from_config(entry, custom_objects, what)
     else:
         layer = _config.deserialize_layer(entry, custom_objects, what)
+    return frozen_as_configured(layer, entry, what)
+
+
+def frozen_as_configured(layer, entry: dict, what: str):
+    """`layer`, frozen when its serialized `entry` says `trainable: false` (Keras writes it for layers and
+    models)."""
     trainable = (entry.get("config") or {}).get("trainable", True)
     if trainable is not True:
         layer.trainable = _config.trainable_of(trainable, what)
