@@ -58,6 +58,35 @@ class EpochClock:
         return [b - a for a, b in zip(marks, marks[1:])]
 
 
+def funcnet_epoch_clock(clock: EpochClock):
+    """A funcnet callback that stops `clock` at each epoch's end, once the params and state are computed
+    (JAX dispatches asynchronously). Imports funcnet only when called: a parent stays light."""
+    import jax
+
+    from funcnet import callbacks
+
+    class Clock(callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            # getattr: batchnorm_mlp.py times revisions of funcnet without `state`.
+            jax.block_until_ready((self.model.params, getattr(self.model, "state", None)))
+            clock.epoch_end()
+
+    return Clock()
+
+
+def keras_epoch_clock(clock: EpochClock):
+    """The same for a Keras 3 model on JAX: its variables' values computed, then the clock stops."""
+    import jax
+    import keras
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            jax.block_until_ready([v.value for v in self.model.variables])
+            clock.epoch_end()
+
+    return Clock()
+
+
 def summarize_epochs(times: list[float]) -> dict:
     """First epoch (setup and compile included) and steady epoch (median of the others)."""
     return {

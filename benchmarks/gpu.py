@@ -149,19 +149,15 @@ def params_digest(leaves) -> str:
 def run_funcnet(workload, data, epochs, clock, small):
     import jax
 
-    from funcnet import callbacks, layers, models, optimizers
+    from funcnet import layers, models, optimizers
 
     x, y, xt, yt, batch, _ = data
 
-    class Clock(callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            jax.block_until_ready((self.model.params, self.model.state))
-            clock.epoch_end()
 
     clock.start()
     model = models.Sequential(network(workload, layers, small))
     model.compile(optimizer=optimizers.rmsprop(LEARNING_RATE), loss=loss_of(workload), metrics=["accuracy"])
-    model.fit(x, y, epochs=epochs, batch_size=batch, verbose=0, callbacks=[Clock()], seed=SEED)
+    model.fit(x, y, epochs=epochs, batch_size=batch, verbose=0, callbacks=[H.funcnet_epoch_clock(clock)], seed=SEED)
     _, accuracy = model.evaluate(xt, yt, batch_size=batch, verbose=0)
     return {"test_accuracy": float(accuracy), "params_sha256": params_digest(jax.tree.leaves(model.params)),
             "versions": {"jax": jax.__version__}}
@@ -173,16 +169,12 @@ def run_keras_jax(workload, data, epochs, clock, small):
 
     x, y, xt, yt, batch, _ = data
 
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            jax.block_until_ready([v.value for v in self.model.variables])
-            clock.epoch_end()
 
     keras.utils.set_random_seed(SEED)
     clock.start()
     model = keras.Sequential(network(workload, keras.layers, small))
     model.compile(optimizer=keras.optimizers.RMSprop(LEARNING_RATE), loss=loss_of(workload), metrics=["accuracy"])
-    model.fit(x, y, epochs=epochs, batch_size=batch, verbose=0, callbacks=[Clock()])
+    model.fit(x, y, epochs=epochs, batch_size=batch, verbose=0, callbacks=[H.keras_epoch_clock(clock)])
     _, accuracy = model.evaluate(xt, yt, batch_size=batch, verbose=0)
     return {"test_accuracy": float(accuracy), "versions": {"keras": keras.__version__, "jax": jax.__version__}}
 

@@ -64,12 +64,8 @@ def book_network(layers) -> list:
 def run_funcnet(d: Data, epochs: int, clock: H.EpochClock, input_projection: str | None = None) -> dict:
     import jax
 
-    from funcnet import callbacks, layers, models
+    from funcnet import layers, models
 
-    class Clock(callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            jax.block_until_ready(self.model.params)
-            clock.epoch_end()
 
     clock.start()
     network = book_network(layers)
@@ -77,7 +73,7 @@ def run_funcnet(d: Data, epochs: int, clock: H.EpochClock, input_projection: str
     model = models.Sequential(network)
     model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
     history = model.fit(d.x_train, d.y_train, epochs=epochs, batch_size=BATCH, validation_split=0.2, verbose=0,
-                        callbacks=[Clock()], seed=SEED)
+                        callbacks=[H.funcnet_epoch_clock(clock)], seed=SEED)
     _, accuracy = model.evaluate(d.x_test, d.y_test, batch_size=512, verbose=0)
     return {"test_accuracy": float(accuracy), "val_accuracy": history.history["val_accuracy"],
             "versions": {"jax": jax.__version__}}
@@ -88,10 +84,6 @@ def run_keras_jax(d: Data, epochs: int, clock: H.EpochClock) -> dict:
     import jax
     import keras
 
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            jax.block_until_ready([v.value for v in self.model.variables])
-            clock.epoch_end()
 
     keras.utils.set_random_seed(SEED)
     clock.start()
@@ -99,7 +91,7 @@ def run_keras_jax(d: Data, epochs: int, clock: H.EpochClock) -> dict:
     model.compile(optimizer=keras.optimizers.RMSprop(LEARNING_RATE, rho=RHO, epsilon=EPSILON),
                   loss="binary_crossentropy", metrics=["accuracy"])
     history = model.fit(d.x_train, d.y_train, epochs=epochs, batch_size=BATCH, validation_split=0.2, verbose=0,
-                        callbacks=[Clock()])
+                        callbacks=[H.keras_epoch_clock(clock)])
     _, accuracy = model.evaluate(d.x_test, d.y_test, batch_size=512, verbose=0)
     return {"test_accuracy": float(accuracy), "val_accuracy": history.history["val_accuracy"],
             "versions": {"keras": keras.__version__, "jax": jax.__version__}}

@@ -92,19 +92,15 @@ def run_funcnet(d: Data, epochs: int, clock: H.EpochClock, steps_per_execution: 
     import jax
 
     import funcnet
-    from funcnet import callbacks, layers, models
+    from funcnet import layers, models
 
-    class Clock(callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            # `state` (the moving statistics) too; getattr: batchnorm_mlp.py times revisions without it.
-            jax.block_until_ready((self.model.params, getattr(self.model, "state", None)))
-            clock.epoch_end()
 
     clock.start()
     model = models.Sequential(network(layers))
     model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)
-    model.fit(d.x_train, d.y_train, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[Clock()], seed=SEED)
+    model.fit(d.x_train, d.y_train, epochs=epochs, batch_size=BATCH, verbose=0,
+              callbacks=[H.funcnet_epoch_clock(clock)], seed=SEED)
     _, accuracy = model.evaluate(d.x_test, d.y_test, batch_size=BATCH, verbose=0)
     return {"test_accuracy": float(accuracy), "versions": {"funcnet": getattr(funcnet, "__version__", "?"),
                                                            "jax": jax.__version__}}
@@ -115,17 +111,13 @@ def run_keras_jax(d: Data, epochs: int, clock: H.EpochClock, network=book_networ
     import jax
     import keras
 
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            jax.block_until_ready([v.value for v in self.model.variables])
-            clock.epoch_end()
 
     keras.utils.set_random_seed(SEED)
     clock.start()
     model = keras.Sequential(network(keras.layers))
     model.compile(optimizer=keras.optimizers.RMSprop(LEARNING_RATE, rho=RHO, epsilon=EPSILON),
                   loss="categorical_crossentropy", metrics=["accuracy"])
-    model.fit(d.x_train, d.y_train, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[Clock()])
+    model.fit(d.x_train, d.y_train, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[H.keras_epoch_clock(clock)])
     _, accuracy = model.evaluate(d.x_test, d.y_test, batch_size=BATCH, verbose=0)
     return {"test_accuracy": float(accuracy), "versions": {"keras": keras.__version__, "jax": jax.__version__}}
 
